@@ -1,0 +1,44 @@
+"""Redis key names, in one place, each with the reason for its lifetime.
+
+Job keys live until the job finishes, then expire after the retention set for its final status
+(JOB_TTL_COMPLETED_S or JOB_TTL_FAILED_S). Everything else is either bounded by a TTL or by the
+number of jobs still kept.
+"""
+
+# Global counter giving each accepted request (async job or sync call) its sequence number;
+# a lead keeps the number of the last request applied to it. Never expires.
+REQUEST_SEQ = "crm:request_seq"
+
+# Sorted set of every kept job id scored by creation time, for the admins' job listing.
+# Members are removed when the job's hash expires (see jobs_index cleanup in the job store).
+ALL_JOBS = "crm:jobs"
+
+
+def job(job_id: str) -> str:
+    """Hash with a job's parameters, status, counters and timestamps."""
+    return f"crm:job:{job_id}"
+
+
+def job_chunks(job_id: str) -> str:
+    """Hash of chunk number to outcome; a chunk counts in progress only once it is recorded here."""
+    return f"crm:job:{job_id}:chunks"
+
+
+def job_failures(job_id: str) -> str:
+    """List of `lead_id:code` entries, one per failed lead, in the order chunks finished."""
+    return f"crm:job:{job_id}:failures"
+
+
+def user_jobs(user_id: int) -> str:
+    """Sorted set of one user's kept job ids scored by creation time."""
+    return f"crm:user:{user_id}:jobs"
+
+
+def user_pending_jobs(user_id: int) -> str:
+    """Set of one user's queued or processing job ids, for the pending-jobs rate limit."""
+    return f"crm:user:{user_id}:pending"
+
+
+def idempotency(user_id: int, key_digest: str) -> str:
+    """String holding the job id first created with an Idempotency-Key; expires after 24 hours."""
+    return f"crm:idem:{user_id}:{key_digest}"

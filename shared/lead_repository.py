@@ -1,0 +1,171 @@
+"""Set-based status changes for a batch of leads: the one write path of the worker and the sync API.
+
+A batch is applied by a single SQL statement, so it commits or fails as a whole without an
+explicit transaction block. The statement:
+
+1. locks the batch's leads in id order, so overlapping batches cannot deadlock;
+2. changes `estado_actual` only where the caller may change the lead and the lead's
+   `last_request_seq` is older than this request's sequence number;
+3. writes one history row and one outbox row per changed lead;
+4. for a job chunk, inserts the chunk marker row with the chunk's outcome. The marker's primary
+   key detects a second delivery of the chunk; the sequence guard of step 2 means such a
+   delivery changes nothing.
+
+A lead whose `last_request_seq` is already newer keeps the newer state and gets no history or
+outbox row: a later request has superseded this one for that lead. It counts as successful,
+since its request was accepted and applied in order; the chunk marker counts it in `superseded`.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+NOT_FOUND = "not_found"
+FORBIDDEN = "forbidden"
+
+APPLY_BATCH_SQL = """
+WITH locked AS (
+    SELECT id, cliente_id, proveedor_id, proveedor_lead_id, estado_actual, last_request_seq,
+           ($4::boolean OR cliente_id IS NOT DISTINCT FROM $5::bigint) AS allowed
+    FROM crm_leads
+    WHERE id = ANY($1::bigint[])
+    ORDER BY id
+    FOR UPDATE
+),
+changed AS (
+    UPDATE crm_leads AS lead
+    SET estado_actual = $2, updated_at = now(), last_request_seq = $3
+    FROM locked
+    WHERE lead.id = locked.id AND locked.allowed AND locked.last_request_seq < $3
+    RETURNING lead.id, locked.estado_actual AS estado_anterior, locked.proveedor_id,
+              locked.proveedor_lead_id
+),
+history AS (
+    INSERT INTO crm_lead_status_history
+        (lead_id, estado_anterior, estado_nuevo, actor_user_id, observaciones, job_id, request_seq)
+    SELECT id, estado_anterior, $2, $5, $6, $7, $3
+    FROM changed
+),
+outbox AS (
+    INSERT INTO crm_notifications (user_id, type, event_type, related_lead_id, payload)
+    SELECT proveedor_id, 'status_updated', 'SEND_TO_PROVIDER', id,
+           jsonb_build_object(
+               'lead_id', id,
+               'proveedor_lead_id', proveedor_lead_id,
+               'estado_anterior', estado_anterior,
+               'estado_nuevo', $2::text,
+               'observaciones', $6::text,
+               'actor_user_id', $5::bigint,
+               'updated_at', now(),
+               'job_id', $7::text,
+               'bulk_update', true)
+    FROM changed
+    WHERE proveedor_id IS NOT NULL
+),
+outcomes AS (
+    SELECT requested.id,
+           CASE WHEN locked.id IS NULL THEN 'not_found'
+                WHEN NOT locked.allowed THEN 'forbidden'
+                ELSE 'superseded' END AS outcome
+    FROM unnest($1::bigint[]) AS requested (id)
+    LEFT JOIN locked ON locked.id = requested.id
+    WHERE locked.id IS NULL OR NOT locked.allowed OR locked.last_request_seq >= $3
+),
+marker AS (
+    INSERT INTO crm_bulk_job_chunks
+        (job_id, chunk, request_seq, lead_count, failed_ids, failed_codes, superseded)
+    SELECT $7, $8, $3, cardinality($1::bigint[]),
+           coalesce(array_agg(id) FILTER (WHERE outcome <> 'superseded'), '{}'),
+           coalesce(array_agg(outcome) FILTER (WHERE outcome <> 'superseded'), '{}'),
+           count(*) FILTER (WHERE outcome = 'superseded')
+    FROM outcomes
+    HAVING $7::text IS NOT NULL
+    ON CONFLICT (job_id, chunk) DO NOTHING
+    RETURNING 1
+)
+SELECT id, outcome, (SELECT count(*) FROM marker) AS marked
+FROM outcomes
+UNION ALL
+SELECT NULL, NULL, (SELECT count(*) FROM marker)
+"""
+
+CHUNK_MARKER_SQL = """
+SELECT lead_count, failed_ids, failed_codes, superseded
+FROM crm_bulk_job_chunks
+WHERE job_id = $1 AND chunk = $2
+"""
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One batch of leads to move to `estado` on behalf of one accepted request."""
+
+    lead_ids: Sequence[int]
+    estado: str
+    request_seq: int
+    actor_user_id: int
+    is_admin: bool
+    observaciones: str
+    job_id: str | None = None
+    chunk: int | None = None
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch did: failed leads with their error codes, and how many were superseded."""
+
+    lead_count: int
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    superseded: int = 0
+    # False when the chunk marker already existed: an earlier delivery applied this chunk and
+    # this outcome is the one that delivery recorded.
+    first_delivery: bool = True
+
+    @property
+    def successful(self) -> int:
+        return self.lead_count - len(self.failures)
+
+
+async def apply_batch(conn: asyncpg.Connection | asyncpg.Pool, batch: BatchRequest) -> BatchOutcome:
+    """Apply one batch in one statement; for a job chunk delivered again, return the stored outcome."""
+    rows = await conn.fetch(
+        APPLY_BATCH_SQL,
+        batch.lead_ids,
+        batch.estado,
+        batch.request_seq,
+        batch.is_admin,
+        batch.actor_user_id,
+        batch.observaciones,
+        batch.job_id,
+        batch.chunk,
+    )
+
+    if batch.job_id is not None and rows[-1]["marked"] == 0:
+        return await load_chunk_outcome(conn, batch.job_id, batch.chunk or 0, len(batch.lead_ids))
+
+    outcome = BatchOutcome(lead_count=len(batch.lead_ids))
+    for row in rows[:-1]:
+        if row["outcome"] == "superseded":
+            outcome.superseded += 1
+        else:
+            outcome.failures.append((row["id"], row["outcome"]))
+    return outcome
+
+
+async def load_chunk_outcome(
+    conn: asyncpg.Connection | asyncpg.Pool, job_id: str, chunk: int, lead_count: int
+) -> BatchOutcome:
+    """Read the outcome that an earlier delivery of a chunk committed with its marker."""
+    row = await conn.fetchrow(CHUNK_MARKER_SQL, job_id, chunk)
+    if row is None:
+        # The marker vanished between the conflict and this read, which only a manual DELETE does.
+        return BatchOutcome(lead_count=lead_count, first_delivery=False)
+
+    failures = list(zip(row["failed_ids"], row["failed_codes"], strict=True))
+    return BatchOutcome(
+        lead_count=row["lead_count"],
+        failures=failures,
+        superseded=row["superseded"],
+        first_delivery=False,
+    )

@@ -1,0 +1,95 @@
+"""Typed settings, read once from environment variables at start-up."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Every setting of both services; field names map to upper-case variables."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    app_env: Literal["development", "production"] = "production"
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: SecretStr | None = None
+    jwt_algorithms: list[str] = ["HS256"]
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300)
+
+    api_host: str = "0.0.0.0"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_prefix: str = ""
+
+    timezone: str = "UTC"
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    stream_key: str = "crm:bulk:stream"
+    consumer_group: str = "crm-bulk-workers"
+    consumer_name: str | None = None
+
+    chunk_size: int = Field(default=1000, ge=1, le=100_000)
+    max_leads_per_job: int = Field(default=1_000_000, ge=1)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    sync_max_leads: int = Field(default=100, ge=1)
+    prevalidate_max_leads: int = Field(default=10_000, ge=0)
+    failed_details_inline_max: int = Field(default=1000, ge=0)
+    observaciones_max_chars: int = Field(default=2000, ge=1)
+
+    job_ttl_completed_s: int = Field(default=7 * 24 * 3600, ge=60)
+    job_ttl_failed_s: int = Field(default=30 * 24 * 3600, ge=60)
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+
+    rate_limit_pending_jobs: int = Field(default=10, ge=0)
+    rate_limit_jobs_per_day: int = Field(default=0, ge=0)
+    rate_limit_leads_per_day: int = Field(default=0, ge=0)
+    rate_limit_cooldown_s: int = Field(default=0, ge=0)
+
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    worker_read_count: int = Field(default=4, ge=1)
+    worker_block_ms: int = Field(default=2000, ge=1)
+    claim_idle_ms: int = Field(default=60_000, ge=1000)
+    max_deliveries: int = Field(default=5, ge=1)
+    shutdown_grace_s: float = Field(default=25.0, ge=0)
+    worker_heartbeat_file: str = "/tmp/crm-worker-heartbeat"
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> "Settings":
+        """Refuse to start in production without a key, and give development a fixed one."""
+        uses_hmac = any(alg.startswith("HS") for alg in self.jwt_algorithms)
+        uses_public_key = any(not alg.startswith("HS") for alg in self.jwt_algorithms)
+
+        if self.app_env == "development" and uses_hmac and self.jwt_secret is None:
+            self.jwt_secret = SecretStr(DEV_JWT_SECRET)
+
+        if uses_hmac and self.jwt_secret is None:
+            raise ValueError("JWT_SECRET is required when JWT_ALGORITHMS includes an HS algorithm")
+        if uses_public_key and self.jwt_public_key is None:
+            raise ValueError("JWT_PUBLIC_KEY is required when JWT_ALGORITHMS includes RS or ES")
+        if "none" in (alg.lower() for alg in self.jwt_algorithms):
+            raise ValueError("JWT_ALGORITHMS must not include 'none'")
+        return self
+
+    @property
+    def normalized_prefix(self) -> str:
+        """API_PREFIX with one leading slash and no trailing slash, or an empty string."""
+        prefix = self.api_prefix.strip().strip("/")
+        return f"/{prefix}" if prefix else ""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the environment once per process."""
+    return Settings()
