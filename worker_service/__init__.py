@@ -1,0 +1,1 @@
+"""Stream worker: applies job chunks to PostgreSQL and records progress in Redis."""
