@@ -7,92 +7,18 @@ happen together and at most once per chunk.
 
 import time
 from dataclasses import dataclass
+from importlib import resources
 
 from redis.asyncio import Redis
 
 from shared import keys
 
-# Stream entry fields: job id, chunk number, request sequence number, actor, admin flag (0/1),
-# canonical estado, history text and the comma-separated lead ids.
-ENQUEUE_JOB_LUA = """
-local seq = redis.call('INCR', KEYS[2])
-local chunk_count = #ARGV - 10
-redis.call('HSET', KEYS[3],
-    'job_id', ARGV[1], 'user_id', ARGV[2], 'is_admin', ARGV[3], 'estado', ARGV[4],
-    'observaciones', ARGV[5], 'total_leads', ARGV[7], 'created_at', ARGV[8],
-    'duplicates_removed', ARGV[9], 'status', 'queued', 'request_seq', seq,
-    'chunk_count', chunk_count, 'chunks_done', 0, 'successful_leads', 0, 'failed_leads', 0,
-    'cancelled_leads', 0, 'superseded_leads', 0)
-for i = 11, #ARGV do
-    redis.call('XADD', KEYS[1], '*', 'job', ARGV[1], 'chunk', i - 11, 'seq', seq,
-        'user', ARGV[2], 'admin', ARGV[3], 'estado', ARGV[4], 'obs', ARGV[6], 'ids', ARGV[i])
-end
-local score = math.floor(tonumber(ARGV[8]) * 1000)
-redis.call('ZADD', KEYS[4], score, ARGV[1])
-redis.call('ZADD', KEYS[5], score, ARGV[1])
-redis.call('SADD', KEYS[6], ARGV[1])
-return seq
-"""
+LUA_FOLDER = resources.files("shared") / "lua"
 
-# Returns 'missing' (no job hash), 'recorded' (chunk already counted), 'cancelled' or 'run'.
-BEGIN_CHUNK_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 'recorded' end
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'cancelled' then return 'cancelled' end
-if status == 'queued' then
-    redis.call('HSET', KEYS[1], 'status', 'processing', 'started_at', ARGV[2])
-end
-return 'run'
-"""
 
-# Counts a chunk once (HSETNX on the chunk number), finishes the job after its last chunk,
-# then acknowledges and deletes the stream entry whether or not the chunk was new.
-# Returns {1 if the job finished with this chunk else 0, job status}.
-RECORD_CHUNK_LUA = """
-local finished = 0
-local status = redis.call('HGET', KEYS[1], 'status')
-if status and redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[5] .. ':' .. ARGV[6] .. ':' .. ARGV[7]) == 1 then
-    redis.call('HINCRBY', KEYS[1], 'successful_leads', ARGV[5])
-    redis.call('HINCRBY', KEYS[1], 'failed_leads', ARGV[6])
-    redis.call('HINCRBY', KEYS[1], 'cancelled_leads', ARGV[7])
-    redis.call('HINCRBY', KEYS[1], 'superseded_leads', ARGV[8])
-    for i = 12, #ARGV, 500 do
-        redis.call('RPUSH', KEYS[3], unpack(ARGV, i, math.min(i + 499, #ARGV)))
-    end
-    local done = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
-    if done >= tonumber(redis.call('HGET', KEYS[1], 'chunk_count')) then
-        local ttl = tonumber(ARGV[10])
-        if status == 'cancelled' then
-            ttl = tonumber(ARGV[11])
-        else
-            status = 'completed'
-        end
-        if redis.call('HEXISTS', KEYS[1], 'started_at') == 0 then
-            redis.call('HSET', KEYS[1], 'started_at', ARGV[9])
-        end
-        redis.call('HSET', KEYS[1], 'status', status, 'completed_at', ARGV[9])
-        redis.call('EXPIRE', KEYS[1], ttl)
-        redis.call('EXPIRE', KEYS[2], ttl)
-        redis.call('EXPIRE', KEYS[3], ttl)
-        redis.call('SREM', KEYS[5], ARGV[2])
-        finished = 1
-    end
-end
-redis.call('XACK', KEYS[4], ARGV[3], ARGV[4])
-redis.call('XDEL', KEYS[4], ARGV[4])
-return {finished, status or 'missing'}
-"""
-
-# Marks a queued or processing job cancelled; returns the status it had (false when missing).
-CANCEL_JOB_LUA = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return false end
-if status == 'queued' or status == 'processing' then
-    redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancel_requested_at', ARGV[1])
-end
-return status
-"""
+def load_lua(name: str) -> str:
+    """Read one of the Lua scripts kept beside this module, one file per atomic step."""
+    return (LUA_FOLDER / f"{name}.lua").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -128,10 +54,10 @@ class JobStore:
         self.redis = redis
         self.stream_key = stream_key
         self.consumer_group = consumer_group
-        self._enqueue = redis.register_script(ENQUEUE_JOB_LUA)
-        self._begin_chunk = redis.register_script(BEGIN_CHUNK_LUA)
-        self._record_chunk = redis.register_script(RECORD_CHUNK_LUA)
-        self._cancel = redis.register_script(CANCEL_JOB_LUA)
+        self._enqueue = redis.register_script(load_lua("enqueue_job"))
+        self._begin_chunk = redis.register_script(load_lua("begin_chunk"))
+        self._record_chunk = redis.register_script(load_lua("record_chunk"))
+        self._cancel = redis.register_script(load_lua("cancel_job"))
 
     async def enqueue(self, job: NewJob) -> int:
         """Write the job hash and all its chunk entries atomically; return its request sequence."""
