@@ -1,0 +1,262 @@
+"""The development launcher: embedded servers start, respond, migrate and stop cleanly."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from shared.migrate import migration_files
+from tools.devstack import migrate, stack_servers
+from tools.embedded_postgres import embedded_postgres
+from tools.embedded_redis import embedded_redis, ping
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_TIMEOUT_S = 120
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Return the pids of processes whose command line contains text."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def children_of(parent_pid: int) -> list[int]:
+    """Return the pids of the direct children of parent_pid, read from /proc."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name in brackets may contain spaces; the parent pid follows the state field.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == parent_pid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def env_without_servers(**extra: str) -> dict[str, str]:
+    env = {
+        key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}
+    }
+    env.update(extra)
+    return env
+
+
+async def test_embedded_servers_lifecycle(tmp_path: Path) -> None:
+    async with (
+        embedded_redis(tmp_path / "redis") as redis_server,
+        embedded_postgres(tmp_path / "pg", "crm") as pg,
+    ):
+        redis_pid, postgres_pid = redis_server.pid, pg.pid
+        assert redis_pid is not None
+        assert pid_alive(redis_pid)
+        assert pid_alive(postgres_pid)
+
+        assert await ping(redis_server.url)
+        client = aioredis.from_url(redis_server.url, decode_responses=True)
+        try:
+            config = await client.config_get("*")
+        finally:
+            await client.aclose()
+        assert config["port"] == "0"
+        assert config["appendonly"] == "yes"
+        assert config["appendfsync"] == "everysec"
+        assert config["maxmemory-policy"] == "noeviction"
+
+        applied = await migrate(pg.dsn)
+        assert applied == [name for name, _ in migration_files()]
+        assert await migrate(pg.dsn) == []
+
+        conn = await asyncpg.connect(pg.dsn)
+        try:
+            assert await conn.fetchval("SELECT 1") == 1
+            assert await conn.fetchval("SELECT current_database()") == "crm"
+            assert await conn.fetchval("SELECT to_regclass('crm_leads') IS NOT NULL")
+        finally:
+            await conn.close()
+
+    assert not pid_alive(redis_pid)
+    assert not pid_alive(postgres_pid)
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+WAIT_FOR_FILE = """
+import pathlib, sys, time
+ready, done = map(pathlib.Path, sys.argv[1:])
+ready.touch()
+for _ in range(1200):
+    if done.exists():
+        break
+    time.sleep(0.1)
+"""
+
+
+async def wait_for_file(path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear within {timeout_s} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_second_launcher_shares_servers(tmp_path: Path) -> None:
+    data_dir, ready, done = tmp_path / "data", tmp_path / "ready", tmp_path / "done"
+    command = [sys.executable, "-m", "tools.devstack", "servers", "--data-dir", str(data_dir), "--"]
+    first = await asyncio.create_subprocess_exec(
+        *command, sys.executable, "-c", WAIT_FOR_FILE, str(ready), str(done),
+        cwd=ROOT,
+        env=env_without_servers(),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_for_file(ready, LAUNCH_TIMEOUT_S)
+
+        async with (
+            embedded_redis(data_dir / "redis") as redis_server,
+            embedded_postgres(data_dir / "pg", "crm") as pg,
+        ):
+            assert redis_server.pid is None
+            assert not pg.owned
+            conn = await asyncpg.connect(pg.dsn)
+            assert await conn.fetchval("SELECT 1") == 1
+            await conn.close()
+
+        assert await ping(redis_server.url)
+        assert pid_alive(pg.pid)
+
+        done.touch()
+        await asyncio.wait_for(first.wait(), LAUNCH_TIMEOUT_S)
+    finally:
+        if first.returncode is None:
+            first.kill()
+            await first.wait()
+
+    assert first.returncode == 0
+    assert not pid_alive(pg.pid)
+    assert processes_mentioning(str(data_dir)) == []
+
+
+async def test_urls_set_start_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+
+    async with stack_servers(tmp_path) as urls:
+        assert urls.redis_url == "redis://127.0.0.1:1/0"
+        assert urls.database_url == "postgresql://nobody@127.0.0.1:1/none"
+
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_servers_command_exit_code(tmp_path: Path) -> None:
+    check = (
+        "import os, sys; "
+        "assert os.environ['REDIS_URL'].startswith('unix://'); "
+        "assert '/crm?host=' in os.environ['DATABASE_URL']; "
+        "sys.exit(7)"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "tools.devstack",
+        "servers",
+        "--data-dir",
+        str(tmp_path),
+        "--",
+        sys.executable,
+        "-c",
+        check,
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=ROOT,
+        env=env_without_servers(),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), LAUNCH_TIMEOUT_S)
+
+    assert process.returncode == 7, stderr.decode()
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+async def read_until(stream: asyncio.StreamReader, marker: bytes, timeout_s: float) -> bytes:
+    """Read lines until one contains marker; fail after timeout_s."""
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while marker not in seen:
+        remaining = deadline - time.monotonic()
+        line = await asyncio.wait_for(stream.readline(), max(remaining, 0.01))
+        if not line:
+            raise AssertionError(f"output ended before {marker!r}: {seen.decode(errors='replace')}")
+        seen += line
+    return seen
+
+
+async def test_run_starts_and_stops_everything(tmp_path: Path) -> None:
+    env = env_without_servers(
+        DATA_DIR=str(tmp_path),
+        DEMO_LEADS="300",
+        WORKERS="2",
+        API_HOST="127.0.0.1",
+        API_PORT=str(free_port()),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tools.devstack", "run",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        banner = await read_until(process.stdout, b"Press Ctrl-C", LAUNCH_TIMEOUT_S)
+        assert (
+            f"http://localhost:{env['API_PORT']}/api/crm/leads/bulk-status-async".encode() in banner
+        )
+
+        # Redis, the API and two workers; give the services a moment to be spawned.
+        deadline = time.monotonic() + 10
+        while len(children_of(process.pid)) < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        children = children_of(process.pid)
+        assert len(children) == 4
+
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), LAUNCH_TIMEOUT_S)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert process.returncode == 0
+    assert [pid for pid in children if pid_alive(pid)] == []
+    assert processes_mentioning(str(tmp_path)) == []
