@@ -1,5 +1,6 @@
 """JWT authentication and the admin / cliente roles."""
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ log = get_logger(__name__)
 
 ALLOWED_ROLES = frozenset({"admin", "cliente"})
 MAX_USER_ID = 2**63 - 1
+USER_ID_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,9 @@ CALLER = web.RequestKey("caller", Caller)
 
 
 def _unauthorized(error: str) -> ApiError:
-    return ApiError(401, error, headers={"WWW-Authenticate": "Bearer"})
+    """401 with the RFC 6750 challenge: bare for a missing token, naming the error for a bad one."""
+    challenge = "Bearer" if error == "token_required" else f'Bearer error="{error}"'
+    return ApiError(401, error, headers={"WWW-Authenticate": challenge})
 
 
 def extract_token(header: str | None) -> str:
@@ -54,12 +58,23 @@ def _verification_key(algorithm: str, settings: Settings) -> str:
     return secret.get_secret_value()
 
 
+def _token_algorithm(token: str, settings: Settings) -> str:
+    """The token's `alg` when it is one of the configured algorithms; `none` and others get 401."""
+    algorithm = jwt.get_unverified_header(token).get("alg")
+    if algorithm not in settings.jwt_algorithms:
+        log.info("token_rejected", reason="algorithm_not_allowed", algorithm=str(algorithm)[:16])
+        raise _unauthorized("invalid_token")
+    return str(algorithm)
+
+
 def decode_token(token: str, settings: Settings) -> dict[str, Any]:
-    """Verify signature, algorithm, `exp` and, when configured, `iss` and `aud`; 401 otherwise."""
+    """Verify signature, algorithm, `exp` and, when configured, `iss` and `aud`; 401 otherwise.
+
+    `sub` is read by caller_from_claims, which also takes the numbers that PyJWT's own string
+    check would reject.
+    """
     try:
-        algorithm = jwt.get_unverified_header(token).get("alg")
-        if algorithm not in settings.jwt_algorithms:
-            raise _unauthorized("invalid_token")
+        algorithm = _token_algorithm(token, settings)
         return jwt.decode(
             token,
             _verification_key(algorithm, settings),
@@ -67,7 +82,11 @@ def decode_token(token: str, settings: Settings) -> dict[str, Any]:
             leeway=settings.jwt_leeway_s,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            options={"require": ["exp"], "verify_aud": settings.jwt_audience is not None},
+            options={
+                "require": ["exp"],
+                "verify_aud": settings.jwt_audience is not None,
+                "verify_sub": False,
+            },
         )
     except jwt.PyJWTError as error:
         log.info("token_rejected", reason=type(error).__name__)
@@ -75,34 +94,43 @@ def decode_token(token: str, settings: Settings) -> dict[str, Any]:
 
 
 def _parse_user_id(value: object) -> int | None:
+    """A positive bigint given as a number or a string of at most 19 ASCII digits; None otherwise."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         user_id = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit():
+    elif isinstance(value, str) and USER_ID_DIGITS.fullmatch(value):
         user_id = int(value)
     else:
         return None
     return user_id if 0 < user_id <= MAX_USER_ID else None
 
 
+def _parse_roles(value: object) -> frozenset[str]:
+    """A list of role names (or a single name), lower-cased; anything else means no role."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(role.strip().lower() for role in value if isinstance(role, str))
+
+
 def caller_from_claims(claims: dict[str, Any]) -> Caller:
     """Read the user id from `sub`, or `data.id` as the original PHP system issued it, and the roles."""
-    data = claims.get("data") if isinstance(claims.get("data"), dict) else {}
+    data = claims.get("data")
+    if not isinstance(data, dict):
+        data = {}
+
     user_id = _parse_user_id(claims.get("sub"))
     if user_id is None:
         user_id = _parse_user_id(data.get("id"))
     if user_id is None:
+        log.info("token_rejected", reason="no_user_id")
         raise _unauthorized("invalid_token")
 
-    raw_roles = claims.get("roles", data.get("roles", []))
-    if isinstance(raw_roles, str):
-        raw_roles = [raw_roles]
-    if not isinstance(raw_roles, list):
-        raw_roles = []
-    roles = frozenset(role.strip().lower() for role in raw_roles if isinstance(role, str))
-
+    roles = _parse_roles(claims.get("roles", data.get("roles")))
     if not roles & ALLOWED_ROLES:
+        log.info("caller_forbidden", user_id=user_id, roles=sorted(roles)[:5])
         raise ApiError(403, "forbidden")
     return Caller(user_id=user_id, roles=roles)
 
@@ -112,13 +140,13 @@ def authenticate(request: web.Request, settings: Settings) -> Caller:
     return caller_from_claims(decode_token(token, settings))
 
 
-def auth_middleware(settings: Settings, protected_prefix: str, public_paths: frozenset[str]) -> Handler:
-    """Require a valid token on every path under `protected_prefix` except `public_paths`."""
+def auth_middleware(settings: Settings, protected_prefix: str) -> Handler:
+    """Require a valid token on `protected_prefix` and every path below it."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path.startswith(protected_prefix) and path not in public_paths:
+        if path == protected_prefix or path.startswith(f"{protected_prefix}/"):
             request[CALLER] = authenticate(request, settings)
         return await handler(request)
 

@@ -3,9 +3,14 @@
 The Spanish texts are fixed by existing clients of the original system: keep them exactly.
 """
 
+import re
 from typing import Literal
 
 Language = Literal["es", "en"]
+
+# An Accept-Language header lists a handful of ranges; the rest of an oversized one is ignored.
+MAX_LANGUAGE_RANGES = 20
+QUALITY = re.compile(r"\s*q\s*=\s*([01](?:\.[0-9]{0,3})?)\s*")
 
 MESSAGES: dict[str, dict[Language, str]] = {
     "token_required": {"es": "Token requerido", "en": "Token required"},
@@ -70,13 +75,33 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "es": "Servicio no disponible temporalmente; reintenta en {retry_after} segundos",
         "en": "Service temporarily unavailable; retry in {retry_after} seconds",
     },
-    "invalid_query": {
-        "es": "Parámetro de consulta inválido: {name}",
-        "en": "Invalid query parameter: {name}",
+    "not_ready": {
+        "es": "Servicio no listo: sin conexión con {names}",
+        "en": "Service not ready: cannot reach {names}",
+    },
+    "invalid_query_integer": {
+        "es": "Parámetro de consulta inválido: {name} debe ser un entero entre {minimum} y {maximum}",
+        "en": "Invalid query parameter: {name} must be an integer between {minimum} and {maximum}",
+    },
+    "invalid_query_status": {
+        "es": "Parámetro de consulta inválido: status debe ser uno de {allowed}",
+        "en": "Invalid query parameter: status must be one of {allowed}",
+    },
+    "invalid_query_cursor": {
+        "es": "Parámetro de consulta inválido: cursor debe ser el next_cursor de una página anterior",
+        "en": "Invalid query parameter: cursor must be the next_cursor of a previous page",
     },
     "not_found": {"es": "Ruta no encontrada", "en": "Route not found"},
-    "method_not_allowed": {"es": "Método no permitido", "en": "Method not allowed"},
+    "method_not_allowed": {
+        "es": "Método no permitido: {method}; se permite {allowed}",
+        "en": "Method not allowed: {method}; allowed: {allowed}",
+    },
+    "bad_request": {"es": "Solicitud inválida", "en": "Bad request"},
     "internal_error": {"es": "Error interno del servidor", "en": "Internal server error"},
+    "job_cancelled": {
+        "es": "Cancelación registrada: los lotes pendientes se omitirán",
+        "en": "Cancellation recorded: pending chunks will be skipped",
+    },
     "job_queued": {"es": "Job encolado para procesamiento", "en": "Job queued for processing"},
     "job_queued_warning_one": {
         "es": "Job encolado. 1 lead puede fallar.",
@@ -123,8 +148,28 @@ def lead_error(code: str, language: Language, sync: bool = False) -> str:
 
 
 def pick_language(accept_language: str | None) -> Language:
-    """Choose English only when the caller's first preference is English; Spanish otherwise."""
+    """Choose the supported language the caller weights highest; Spanish when it names neither."""
     if not accept_language:
         return "es"
-    first = accept_language.split(",")[0].split(";")[0].strip().lower()
-    return "en" if first == "en" or first.startswith("en-") else "es"
+
+    chosen: Language = "es"
+    best_weight = 0.0
+    for item in accept_language.split(",")[:MAX_LANGUAGE_RANGES]:
+        language, weight = _parse_language_range(item)
+        if language is not None and weight > best_weight:
+            chosen, best_weight = language, weight
+    return chosen
+
+
+def _parse_language_range(item: str) -> tuple[Language | None, float]:
+    """Read one `tag;q=weight` entry: the supported language it names and its weight (1 when absent)."""
+    tag, _, parameters = item.partition(";")
+    primary = tag.strip().lower().replace("_", "-").split("-")[0]
+    language: Language | None = "en" if primary == "en" else "es" if primary == "es" else None
+
+    weight = 1.0
+    for parameter in parameters.split(";"):
+        match = QUALITY.fullmatch(parameter)
+        if match:
+            weight = float(match.group(1))
+    return language, weight

@@ -1,15 +1,37 @@
 """Request and response bodies of the API, as pydantic models.
 
-The handlers validate with these models and the OpenAPI document is generated from them.
+The handlers build their bodies with these models and the OpenAPI document is generated from
+them, so the document cannot drift from what the API answers.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 MAX_BIGINT = 2**63 - 1
 
 LeadId = Annotated[int, Field(gt=0, le=MAX_BIGINT)]
+
+JobStatus = Literal["queued", "processing", "completed", "failed", "cancelled"]
+JOB_STATUSES: tuple[str, ...] = get_args(JobStatus)
+
+Timestamp = Annotated[str, Field(description="`YYYY-MM-DD HH:MM:SS` in the configured time zone.")]
+
+
+class ResponseBody(BaseModel):
+    """A response body: optional fields left unset are omitted, required nullable ones stay null."""
+
+    def body(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        fields = type(self).model_fields
+        kept = {
+            name: value
+            for name, value in data.items()
+            if value is not None or name not in fields or fields[name].is_required()
+        }
+        if "success" in kept:
+            kept = {"success": kept.pop("success"), **kept}
+        return kept
 
 
 class BulkStatusRequest(BaseModel):
@@ -27,43 +49,65 @@ class BulkStatusRequest(BaseModel):
 
 class LeadFailure(BaseModel):
     lead_id: int
-    error: str
+    error: str = Field(description="Why the lead was not changed, in the request's language.")
 
 
-class JobAccepted(BaseModel):
+class JobAccepted(ResponseBody):
     success: Literal[True] = True
     job_id: str
     status: Literal["queued"] = "queued"
-    total_leads: int
+    total_leads: int = Field(description="Distinct lead ids accepted.")
     message: str
     check_status_url: str
     duplicates_removed: int | None = None
     valid_leads_count: int | None = None
-    error_rate: str | None = None
+    error_rate: str | None = Field(default=None, description='Share of leads expected to fail, e.g. "20.0%".')
     validation_warnings: list[LeadFailure] | None = None
 
 
-JobStatus = Literal["queued", "processing", "completed", "failed", "cancelled"]
+class JobSummary(ResponseBody):
+    """A job's counts and timestamps; `processed_leads` is successful + failed at every read."""
 
-
-class JobProgress(BaseModel):
-    success: Literal[True] = True
     job_id: str
+    user_id: int = Field(description="The user who submitted the job.")
     status: JobStatus
+    estado: str
     total_leads: int
     processed_leads: int
     successful_leads: int
     failed_leads: int
-    cancelled_leads: int | None = None
-    estado: str
+    cancelled_leads: int | None = Field(default=None, description="Leads skipped by a cancellation.")
     progress_percent: float
-    created_at: str
-    started_at: str | None
-    completed_at: str | None
-    error_message: str | None = None
-    failed_details: list[LeadFailure] | None = None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+    error_message: str | None = Field(default=None, description="Why a failed job could not be done.")
+
+
+class JobProgress(JobSummary):
+    success: Literal[True] = True
+    failed_details: list[LeadFailure] = Field(description="Failed leads, capped inline; see failed_details_url.")
     failed_details_truncated: bool | None = None
     failed_details_url: str | None = None
+
+
+class JobCancelled(JobProgress):
+    message: str
+
+
+class JobList(ResponseBody):
+    success: Literal[True] = True
+    jobs: list[JobSummary] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
+
+
+class JobFailures(ResponseBody):
+    success: Literal[True] = True
+    job_id: str
+    total: int = Field(description="The job's failed_leads.")
+    offset: int
+    limit: int
+    failed_details: list[LeadFailure]
 
 
 class SyncLeadFailure(BaseModel):
@@ -72,7 +116,7 @@ class SyncLeadFailure(BaseModel):
     message: str
 
 
-class SyncResult(BaseModel):
+class SyncResult(ResponseBody):
     success: bool
     message: str
     updated: int
@@ -83,9 +127,62 @@ class SyncResult(BaseModel):
     duplicates_removed: int | None = None
 
 
-class ErrorBody(BaseModel):
+class Health(ResponseBody):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(ResponseBody):
+    status: Literal["ready"] = "ready"
+    checks: dict[str, Literal["ok"]]
+
+
+class InvalidValue(BaseModel):
+    position: int = Field(description="Zero-based position in lead_ids.")
+    value: Any = Field(description="The value sent, or its JSON text shortened to 40 characters.")
+
+
+class ErrorBody(ResponseBody):
+    """Every error: a stable code and a message in the request's language, plus named fields."""
+
     model_config = ConfigDict(extra="allow")
 
     success: Literal[False] = False
-    error: str
-    message: str
+    error: str = Field(description="Stable error code.")
+    message: str = Field(description="Spanish by default, English with `Accept-Language: en`.")
+
+
+class BadRequestError(ErrorBody):
+    """A rejected body or parameter; which named fields appear depends on `error`."""
+
+    estados_validos: list[str] | None = Field(default=None, description="With invalid_estado.")
+    invalid_values: list[InvalidValue] | None = Field(default=None, description="With invalid_lead_ids.")
+    received: int | None = Field(default=None, description="With too_many_leads: distinct ids received.")
+    max_leads: int | None = None
+    max_chars: int | None = None
+    repeated_key: str | None = None
+    parameter: str | None = Field(default=None, description="With invalid_query: the parameter rejected.")
+
+
+class PayloadTooLargeError(ErrorBody):
+    max_bytes: int | None = None
+    max_leads: int | None = None
+    received: int | None = None
+
+
+class JobFinishedError(ErrorBody):
+    error: Literal["job_finished"] = "job_finished"
+    status: JobStatus = Field(description="The status the job finished with.")
+
+
+class RetryLaterError(ErrorBody):
+    retry_after: int = Field(description="Seconds to wait, as in the Retry-After header.")
+
+
+class MethodNotAllowedError(ErrorBody):
+    error: Literal["method_not_allowed"] = "method_not_allowed"
+    allowed_methods: list[str]
+
+
+class NotReadyError(ErrorBody):
+    error: Literal["not_ready"] = "not_ready"
+    unreachable: list[Literal["redis", "postgresql"]]
