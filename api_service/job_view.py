@@ -1,10 +1,10 @@
-"""Rendering of a stored job as the contract's progress body."""
+"""Rendering of a stored job (its Redis hash, or its PostgreSQL summary) as the contract's bodies."""
 
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.messages import Language, lead_error
+from shared.models import JobProgress, JobSummary, LeadFailure
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -17,13 +17,51 @@ def format_timestamp(epoch: str | float | None, zone: ZoneInfo) -> str | None:
 
 
 def parse_failure(entry: str) -> tuple[int, str]:
+    """Split a stored `lead_id:code` failure entry."""
     lead_id, _, code = entry.partition(":")
     return int(lead_id), code
 
 
-def render_failures(entries: list[str], language: Language) -> list[dict[str, Any]]:
+def render_failures(entries: list[str], language: Language) -> list[LeadFailure]:
     failures = (parse_failure(entry) for entry in entries)
-    return [{"lead_id": lead_id, "error": lead_error(code, language)} for lead_id, code in failures]
+    return [LeadFailure(lead_id=lead_id, error=lead_error(code, language)) for lead_id, code in failures]
+
+
+def _count(fields: dict[str, str], name: str) -> int:
+    return int(fields.get(name) or 0)
+
+
+def summary_fields(fields: dict[str, str], zone: ZoneInfo) -> dict[str, object]:
+    """The fields shared by every job body; processed_leads is successful + failed by construction."""
+    total = _count(fields, "total_leads")
+    successful = _count(fields, "successful_leads")
+    failed = _count(fields, "failed_leads")
+    processed = successful + failed
+    status = fields["status"]
+
+    summary: dict[str, object] = {
+        "job_id": fields["job_id"],
+        "user_id": int(fields["user_id"]),
+        "status": status,
+        "estado": fields["estado"],
+        "total_leads": total,
+        "processed_leads": processed,
+        "successful_leads": successful,
+        "failed_leads": failed,
+        "progress_percent": round(processed / total * 100, 2) if total else 100.0,
+        "created_at": format_timestamp(fields.get("created_at"), zone),
+        "started_at": format_timestamp(fields.get("started_at"), zone),
+        "completed_at": format_timestamp(fields.get("completed_at"), zone),
+        "error_message": fields.get("error_message") or None,
+    }
+    if status == "cancelled":
+        summary["cancelled_leads"] = _count(fields, "cancelled_leads")
+    return summary
+
+
+def render_summary(fields: dict[str, str], zone: ZoneInfo) -> JobSummary:
+    """A job's entry in the job listing: counts and timestamps, no failure details."""
+    return JobSummary.model_validate(summary_fields(fields, zone))
 
 
 def render_job(
@@ -34,53 +72,11 @@ def render_job(
     zone: ZoneInfo,
     inline_limit: int,
     failures_url: str,
-) -> dict[str, Any]:
-    """Build the progress body; processed_leads is successful + failed by construction."""
-    total = int(fields["total_leads"])
-    successful = int(fields.get("successful_leads", 0))
-    failed = int(fields.get("failed_leads", 0))
-    processed = successful + failed
-    status = fields["status"]
-
-    body: dict[str, Any] = {
-        "success": True,
-        "job_id": fields["job_id"],
-        "status": status,
-        "total_leads": total,
-        "processed_leads": processed,
-        "successful_leads": successful,
-        "failed_leads": failed,
-        "estado": fields["estado"],
-        "progress_percent": round(processed / total * 100, 2) if total else 100.0,
-        "created_at": format_timestamp(fields.get("created_at"), zone),
-        "started_at": format_timestamp(fields.get("started_at"), zone),
-        "completed_at": format_timestamp(fields.get("completed_at"), zone),
-    }
-    if status == "cancelled":
-        body["cancelled_leads"] = int(fields.get("cancelled_leads", 0))
-    if fields.get("error_message"):
-        body["error_message"] = fields["error_message"]
-    if failed:
-        body["failed_details"] = render_failures(failures, language)
-        if failed > inline_limit:
-            body["failed_details_truncated"] = True
-            body["failed_details_url"] = failures_url
-    return body
-
-
-def render_summary(fields: dict[str, str], zone: ZoneInfo) -> dict[str, Any]:
-    """A job's entry in the job listing: the progress body without failure details."""
-    total = int(fields["total_leads"])
-    processed = int(fields.get("successful_leads", 0)) + int(fields.get("failed_leads", 0))
-    return {
-        "job_id": fields["job_id"],
-        "status": fields["status"],
-        "estado": fields["estado"],
-        "total_leads": total,
-        "processed_leads": processed,
-        "successful_leads": int(fields.get("successful_leads", 0)),
-        "failed_leads": int(fields.get("failed_leads", 0)),
-        "progress_percent": round(processed / total * 100, 2) if total else 100.0,
-        "created_at": format_timestamp(fields.get("created_at"), zone),
-        "completed_at": format_timestamp(fields.get("completed_at"), zone),
-    }
+) -> JobProgress:
+    """The progress body, with at most `inline_limit` failures inline and a link to the rest."""
+    body = summary_fields(fields, zone)
+    body["failed_details"] = render_failures(failures[:inline_limit], language)
+    if _count(fields, "failed_leads") > inline_limit:
+        body["failed_details_truncated"] = True
+        body["failed_details_url"] = failures_url
+    return JobProgress.model_validate(body)

@@ -1,18 +1,37 @@
-"""Handlers of the job endpoints: progress, listing, failures and cancellation."""
+"""Handlers of the job endpoints: progress, listing, failures and cancellation.
 
-from typing import Any
+A job the caller may not see answers 404 exactly like a missing one, so that other users' job ids
+cannot be probed.
+"""
+
+import re
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from api_service.appkeys import DB_POOL, JOB_STORE, SETTINGS
 from api_service.auth import Caller, get_caller
-from api_service.errors import REQUEST_ID, ApiError, json_response, request_language
+from api_service.errors import REQUEST_ID, ApiError, model_response, request_language
+from api_service.job_listing import list_page, parse_cursor
 from api_service.job_view import render_failures, render_job, render_summary
+from api_service.query_params import int_query, status_query
 from shared import keys
 from shared.logs import get_logger
+from shared.messages import message
+from shared.models import JobCancelled, JobFailures, JobList, JobProgress
 
 log = get_logger(__name__)
+
+# The shape of every job id this service or the original system issued. Checking it first keeps
+# path text out of Redis key names, where `x:chunks` would address another job's key.
+JOB_ID_PATTERN = re.compile(r"bulk_[0-9a-f]{8,64}_[0-9]{1,12}")
+
+ACTIVE_STATUSES = ("queued", "processing")
+MAX_OFFSET = 2**31 - 1
+FAILURES_PAGE_DEFAULT = 100
+FAILURES_PAGE_MAX = 1000
+LIST_PAGE_DEFAULT = 20
+LIST_PAGE_MAX = 100
 
 SUMMARY_SQL = """
 SELECT job_id, user_id, estado, status, total_leads, successful_leads, failed_leads, cancelled_leads,
@@ -31,16 +50,12 @@ ORDER BY chunk.chunk, failed.id
 OFFSET $2 LIMIT $3
 """
 
-LIST_FIELDS = ("job_id", "user_id", "status", "estado", "total_leads", "successful_leads", "failed_leads",
-               "created_at", "completed_at")
-MAX_PAGE = 1000
-
 
 def _not_found() -> ApiError:
     return ApiError(404, "job_not_found")
 
 
-def _visible(fields: dict[str, Any], caller: Caller) -> bool:
+def _visible(fields: dict[str, str], caller: Caller) -> bool:
     return caller.is_admin or int(fields["user_id"]) == caller.user_id
 
 
@@ -48,13 +63,11 @@ def _zone(request: web.Request) -> ZoneInfo:
     return ZoneInfo(request.app[SETTINGS].timezone)
 
 
-def _int_query(request: web.Request, name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
-        raise ApiError(400, "invalid_query", values={"name": name, "minimum": minimum, "maximum": maximum})
-    return int(raw)
+def _job_id(request: web.Request) -> str:
+    job_id = request.match_info["job_id"]
+    if not JOB_ID_PATTERN.fullmatch(job_id):
+        raise _not_found()
+    return job_id
 
 
 async def _load_summary(request: web.Request, job_id: str) -> dict[str, str] | None:
@@ -71,9 +84,9 @@ async def _find_job(request: web.Request, job_id: str, failures_limit: int) -> t
     stored = await request.app[JOB_STORE].read(job_id, failures_limit)
     if stored is not None:
         fields, failures = stored
-        if _visible(fields, caller):
-            return fields, failures
-        raise _not_found()
+        if not _visible(fields, caller):
+            raise _not_found()
+        return fields, failures
 
     summary = await _load_summary(request, job_id)
     if summary is None or not _visible(summary, caller):
@@ -88,30 +101,35 @@ async def _failures_from_database(request: web.Request, job_id: str, offset: int
 
 async def get_job(request: web.Request) -> web.Response:
     """GET /api/crm/jobs/{job_id}: the job's progress, failures inline up to the configured cap."""
+    job_id = _job_id(request)
+    body = await _render_progress(request, job_id)
+    return model_response(body)
+
+
+async def _render_progress(request: web.Request, job_id: str) -> JobProgress:
+    """Read a job the caller may see and render its progress body."""
     settings = request.app[SETTINGS]
-    job_id = request.match_info["job_id"]
     inline_limit = settings.failed_details_inline_max
     fields, failures = await _find_job(request, job_id, inline_limit)
-
     if failures is None:
         failures = await _failures_from_database(request, job_id, 0, inline_limit)
 
-    body = render_job(
+    failures_url = f"{settings.normalized_prefix}/api/crm/jobs/{job_id}/failures?offset={inline_limit}"
+    return render_job(
         fields,
         failures,
         language=request_language(request),
         zone=_zone(request),
         inline_limit=inline_limit,
-        failures_url=f"{settings.normalized_prefix}/api/crm/jobs/{job_id}/failures?offset={inline_limit}",
+        failures_url=failures_url,
     )
-    return json_response(body)
 
 
 async def get_job_failures(request: web.Request) -> web.Response:
     """GET /api/crm/jobs/{job_id}/failures: every failed lead, a page at a time."""
-    job_id = request.match_info["job_id"]
-    offset = _int_query(request, "offset", 0, 0, 2**31 - 1)
-    limit = _int_query(request, "limit", 100, 1, MAX_PAGE)
+    job_id = _job_id(request)
+    offset = int_query(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
+    limit = int_query(request, "limit", default=FAILURES_PAGE_DEFAULT, minimum=1, maximum=FAILURES_PAGE_MAX)
     fields, failures = await _find_job(request, job_id, 0)
 
     if failures is None:
@@ -119,81 +137,46 @@ async def get_job_failures(request: web.Request) -> web.Response:
     else:
         page = await request.app[JOB_STORE].read_failures(job_id, offset, limit)
 
-    body = {
-        "success": True,
-        "job_id": job_id,
-        "total": int(fields.get("failed_leads") or 0),
-        "offset": offset,
-        "limit": limit,
-        "failed_details": render_failures(page, request_language(request)),
-    }
-    return json_response(body)
+    body = JobFailures(
+        job_id=job_id,
+        total=int(fields.get("failed_leads") or 0),
+        offset=offset,
+        limit=limit,
+        failed_details=render_failures(page, request_language(request)),
+    )
+    return model_response(body)
+
+
+def _job_finished(status: str) -> ApiError:
+    return ApiError(409, "job_finished", values={"status": status}, extra={"status": status})
 
 
 async def cancel_job(request: web.Request) -> web.Response:
     """DELETE /api/crm/jobs/{job_id}: skip the chunks not yet applied; 409 once the job finished."""
-    job_id = request.match_info["job_id"]
-    store = request.app[JOB_STORE]
-    await _find_job(request, job_id, 0)
+    job_id = _job_id(request)
+    fields, _ = await _find_job(request, job_id, 0)
+    if fields["status"] not in ACTIVE_STATUSES:
+        raise _job_finished(fields["status"])
 
-    previous = await store.cancel(job_id)
-    if previous is None or previous not in ("queued", "processing"):
-        raise ApiError(409, "job_finished", values={"status": previous or "completed"}, extra={"status": previous})
-
+    previous = await request.app[JOB_STORE].cancel(job_id)
+    if previous not in ACTIVE_STATUSES:
+        raise _job_finished(previous or fields["status"])
     log.info("job_cancel_requested", request_id=request[REQUEST_ID], job_id=job_id, previous_status=previous)
-    fields, failures = await _find_job(request, job_id, request.app[SETTINGS].failed_details_inline_max)
-    body = render_summary(fields, _zone(request))
-    body.update({"success": True, "status": "cancelled"})
-    return json_response(body)
 
-
-def _parse_cursor(raw: str | None) -> tuple[str, str | None]:
-    """A cursor is `<score>:<job_id>` of the last job of the previous page."""
-    if not raw:
-        return "+inf", None
-    score, _, job_id = raw.partition(":")
-    if not score.isdigit() or not job_id:
-        raise ApiError(400, "invalid_query", values={"name": "cursor", "minimum": "", "maximum": ""})
-    return score, job_id
+    progress = await _render_progress(request, job_id)
+    body = JobCancelled(**progress.model_dump(), message=message("job_cancelled", request_language(request)))
+    return model_response(body)
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    """GET /api/crm/jobs: the caller's kept jobs (all jobs for admins), newest first."""
+    """GET /api/crm/jobs: the caller's kept jobs (every job for admins), newest first."""
     caller = get_caller(request)
-    redis = request.app[JOB_STORE].redis
-    limit = _int_query(request, "limit", 20, 1, 100)
-    status_filter = request.query.get("status") or None
-    index_key = keys.ALL_JOBS if caller.is_admin else keys.user_jobs(caller.user_id)
-    max_score, after_job = _parse_cursor(request.query.get("cursor"))
+    limit = int_query(request, "limit", default=LIST_PAGE_DEFAULT, minimum=1, maximum=LIST_PAGE_MAX)
+    status = status_query(request)
+    cursor = parse_cursor(request.query.get("cursor", ""))
+    index = keys.ALL_JOBS if caller.is_admin else keys.user_jobs(caller.user_id)
 
-    jobs: list[dict[str, Any]] = []
-    next_cursor = None
-    scanned = 0
-    while len(jobs) < limit and scanned < 10_000:
-        batch = await redis.zrevrangebyscore(index_key, max_score, "-inf", start=0, num=limit * 2 + 1, withscores=True)
-        batch = [(member.decode(), int(score)) for member, score in batch]
-        if after_job is not None:
-            batch = [(job_id, score) for job_id, score in batch if not (str(score) == max_score and job_id >= after_job)]
-        if not batch:
-            break
-        scanned += len(batch)
-
-        async with redis.pipeline(transaction=False) as pipe:
-            for job_id, _ in batch:
-                pipe.hmget(keys.job(job_id), LIST_FIELDS)
-            rows = await pipe.execute()
-
-        for (job_id, score), values in zip(batch, rows, strict=True):
-            max_score, after_job = str(score), job_id
-            if values[0] is None:
-                await redis.zrem(index_key, job_id)
-                continue
-            fields = {name: value.decode() for name, value in zip(LIST_FIELDS, values, strict=True) if value is not None}
-            if status_filter and fields["status"] != status_filter:
-                continue
-            jobs.append(render_summary(fields, _zone(request)))
-            if len(jobs) == limit:
-                next_cursor = f"{score}:{job_id}"
-                break
-
-    return json_response({"success": True, "jobs": jobs, "next_cursor": next_cursor})
+    page = await list_page(request.app[JOB_STORE].redis, index, cursor, limit, status)
+    zone = _zone(request)
+    body = JobList(jobs=[render_summary(fields, zone) for fields in page.jobs], next_cursor=page.next_cursor)
+    return model_response(body)
