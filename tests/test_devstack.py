@@ -1,9 +1,9 @@
 """The development launcher: embedded servers start, respond, migrate and stop cleanly."""
 
 import asyncio
+import json
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -59,12 +59,6 @@ def children_of(parent_pid: int) -> list[int]:
         if int(fields[1]) == parent_pid:
             pids.append(int(entry.name))
     return pids
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def env_without_servers(**extra: str) -> dict[str, str]:
@@ -225,38 +219,105 @@ async def read_until(stream: asyncio.StreamReader, marker: bytes, timeout_s: flo
     return seen
 
 
-async def test_run_starts_and_stops_everything(tmp_path: Path) -> None:
-    env = env_without_servers(
-        DATA_DIR=str(tmp_path),
+FAKE_SERVICE = """
+import json, os, pathlib, signal, sys, time
+name = __spec__.parent
+record = {key: os.environ.get(key) for key in ["REDIS_URL", "DATABASE_URL", "APP_ENV", "CONSUMER_NAME"]}
+folder = pathlib.Path(os.environ["FAKE_SERVICE_RECORDS"])
+(folder / f"{name}-{os.getpid()}.json").write_text(json.dumps(record))
+if name == "worker_service" and os.environ.get("FAKE_WORKER_EXIT_CODE"):
+    sys.exit(int(os.environ["FAKE_WORKER_EXIT_CODE"]))
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+for _ in range(1200):
+    time.sleep(0.1)
+"""
+
+
+def fake_services(folder: Path) -> Path:
+    """Write stand-in api_service and worker_service packages that record their environment.
+
+    The launcher runs `python -m api_service` from its working directory, so packages there
+    take precedence over the real services, whose own tests live elsewhere.
+    """
+    for name in ["api_service", "worker_service"]:
+        package = folder / name
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "__main__.py").write_text(FAKE_SERVICE)
+    return folder
+
+
+async def start_launcher(tmp_path: Path, **env: str) -> asyncio.subprocess.Process:
+    """Start `python -m tools.devstack run` with data in tmp_path and fake services."""
+    workdir = fake_services(tmp_path / "fakes")
+    records = tmp_path / "records"
+    records.mkdir()
+    launcher_env = env_without_servers(
+        PYTHONPATH=str(ROOT),
+        DATA_DIR=str(tmp_path / "data"),
         DEMO_LEADS="300",
-        WORKERS="2",
-        API_HOST="127.0.0.1",
-        API_PORT=str(free_port()),
+        FAKE_SERVICE_RECORDS=str(records),
+        **env,
     )
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tools.devstack", "run",
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        cwd=workdir, env=launcher_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
+
+
+async def wait_for_records(folder: Path, count: int, timeout_s: float) -> list[dict]:
+    """Wait until count fake services have written their environment record; return the records."""
+    deadline = time.monotonic() + timeout_s
+    while len(list(folder.glob("*.json"))) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} services started in {timeout_s} s"
+        await asyncio.sleep(0.1)
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+
+
+async def stop_launcher(process: asyncio.subprocess.Process) -> None:
+    """Kill the launcher if a failed check left it running."""
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
+async def test_run_starts_and_stops_everything(tmp_path: Path) -> None:
+    process = await start_launcher(
+        tmp_path, WORKERS="2", API_PORT="18080", API_PREFIX="/paqueteriacz"
+    )
     try:
         banner = await read_until(process.stdout, b"Press Ctrl-C", LAUNCH_TIMEOUT_S)
-        assert (
-            f"http://localhost:{env['API_PORT']}/api/crm/leads/bulk-status-async".encode() in banner
-        )
+        assert b"http://localhost:18080/paqueteriacz/api/crm/leads/bulk-status-async" in banner
+        assert b"http://localhost:18080/paqueteriacz/api/crm/jobs/<job_id>" in banner
 
-        # Redis, the API and two workers; give the services a moment to be spawned.
-        deadline = time.monotonic() + 10
-        while len(children_of(process.pid)) < 4 and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        records = await wait_for_records(tmp_path / "records", 3, LAUNCH_TIMEOUT_S)
         children = children_of(process.pid)
         assert len(children) == 4
 
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), LAUNCH_TIMEOUT_S)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await stop_launcher(process)
 
     assert process.returncode == 0
+    assert {record["CONSUMER_NAME"] for record in records} == {
+        None,
+        "devstack-worker-1",
+        "devstack-worker-2",
+    }
+    assert {record["APP_ENV"] for record in records} == {"development"}
+    assert all(record["REDIS_URL"].startswith("unix://") for record in records)
+    assert all("/crm?host=" in record["DATABASE_URL"] for record in records)
     assert [pid for pid in children if pid_alive(pid)] == []
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+async def test_run_stops_when_service_dies(tmp_path: Path) -> None:
+    process = await start_launcher(tmp_path, WORKERS="1", FAKE_WORKER_EXIT_CODE="3")
+    try:
+        await asyncio.wait_for(process.wait(), LAUNCH_TIMEOUT_S)
+    finally:
+        await stop_launcher(process)
+
+    assert process.returncode == 1
     assert processes_mentioning(str(tmp_path)) == []
