@@ -57,6 +57,7 @@ class JobStore:
         self._enqueue = redis.register_script(load_lua("enqueue_job"))
         self._begin_chunk = redis.register_script(load_lua("begin_chunk"))
         self._record_chunk = redis.register_script(load_lua("record_chunk"))
+        self._record_replay = redis.register_script(load_lua("record_replay"))
         self._cancel = redis.register_script(load_lua("cancel_job"))
 
     async def enqueue(self, job: NewJob) -> int:
@@ -88,13 +89,16 @@ class JobStore:
         """Take a sequence number for a request applied outside the stream (the sync endpoint)."""
         return int(await self.redis.incr(keys.REQUEST_SEQ))
 
-    async def begin_chunk(self, job_id: str, chunk: int) -> str:
-        """Mark the job processing; return whether the chunk should run, see BEGIN_CHUNK_LUA."""
+    async def begin_chunk(self, job_id: str, chunk: int, *, replay: bool = False) -> str:
+        """Mark the job processing; return 'run', 'replay', 'cancelled', 'recorded' or 'missing'.
+
+        See begin_chunk.lua; `replay` is set for a dead letter that an operator sent back.
+        """
         result = await self._begin_chunk(
             keys=[keys.job(job_id), keys.job_chunks(job_id)],
-            args=[chunk, repr(time.time())],
+            args=[chunk, repr(time.time()), int(replay)],
         )
-        return result.decode() if isinstance(result, bytes) else str(result)
+        return _text(result)
 
     async def record_chunk(
         self,
@@ -105,16 +109,24 @@ class JobStore:
         result: ChunkResult,
         ttl_completed_s: int,
         ttl_cancelled_s: int,
+        *,
+        dead_letter_deliveries: int = 0,
     ) -> tuple[bool, str]:
-        """Count a chunk's outcome once, ack and delete its entry; return (job finished, status)."""
+        """Count a chunk's outcome once, ack and delete its entry; return (job finished, status).
+
+        With `dead_letter_deliveries` > 0 the entry is also copied to the dead-letter stream,
+        in the same atomic step, with that delivery count.
+        """
         script_keys = [
             keys.job(job_id),
             keys.job_chunks(job_id),
             keys.job_failures(job_id),
             self.stream_key,
             keys.user_pending_jobs(user_id),
+            keys.dead_letters(self.stream_key),
+            keys.EXPIRING_JOBS,
+            keys.unsummarised_jobs(self.stream_key),
         ]
-        failures = [f"{lead_id}:{code}" for lead_id, code in result.failures]
         args: list[str | int] = [
             chunk,
             job_id,
@@ -127,13 +139,43 @@ class JobStore:
             repr(time.time()),
             ttl_completed_s,
             ttl_cancelled_s,
-            *failures,
+            user_id,
+            int(dead_letter_deliveries > 0),
+            dead_letter_deliveries,
+            *_failure_entries(result),
         ]
         finished, status = await self._record_chunk(keys=script_keys, args=args)
-        return bool(finished), status.decode() if isinstance(status, bytes) else str(status)
+        return bool(finished), _text(status)
+
+    async def record_replay(
+        self, job_id: str, chunk: int, entry_id: str, result: ChunkResult, lead_ids: list[int]
+    ) -> tuple[bool, str]:
+        """Replace a dead-lettered chunk's outcome with its replay's; return (replaced, status)."""
+        script_keys = [
+            keys.job(job_id),
+            keys.job_chunks(job_id),
+            keys.job_failures(job_id),
+            self.stream_key,
+            keys.unsummarised_jobs(self.stream_key),
+        ]
+        args: list[str | int] = [
+            chunk,
+            job_id,
+            self.consumer_group,
+            entry_id,
+            result.successful,
+            len(result.failures),
+            result.superseded,
+            repr(time.time()),
+            len(lead_ids),
+            *lead_ids,
+            *_failure_entries(result),
+        ]
+        replaced, status = await self._record_replay(keys=script_keys, args=args)
+        return bool(replaced), _text(status)
 
     async def ack_entry(self, entry_id: str) -> None:
-        """Acknowledge and delete an entry whose job no longer exists."""
+        """Acknowledge and delete an entry that has nothing left to record."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream_key, self.consumer_group, entry_id)
             pipe.xdel(self.stream_key, entry_id)
@@ -164,3 +206,11 @@ class JobStore:
     async def read_failures(self, job_id: str, offset: int, limit: int) -> list[str]:
         entries = await self.redis.lrange(keys.job_failures(job_id), offset, offset + limit - 1)
         return [entry.decode() for entry in entries]
+
+
+def _failure_entries(result: ChunkResult) -> list[str]:
+    return [f"{lead_id}:{code}" for lead_id, code in result.failures]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -42,3 +42,31 @@ def user_pending_jobs(user_id: int) -> str:
 def idempotency(user_id: int, key_digest: str) -> str:
     """String holding the job id first created with an Idempotency-Key; expires after 24 hours."""
     return f"crm:idem:{user_id}:{key_digest}"
+
+
+# Sorted set of `<user_id>:<job_id>` for finished jobs, scored by the unix time their hash
+# expires; workers use it to drop expired jobs from ALL_JOBS and the user indexes. Bounded by
+# the number of jobs still kept.
+EXPIRING_JOBS = "crm:jobs:expiring"
+
+
+def unsummarised_jobs(stream_key: str) -> str:
+    """Sorted set of finished job ids, scored by finish time, whose PostgreSQL summary is not
+    written yet; a member outlives a worker that crashed before writing it, and any worker of
+    the stream writes it then."""
+    return f"{stream_key}:unsummarised"
+
+
+def dead_letters(stream_key: str) -> str:
+    """Stream of chunks that failed on every delivery; kept until an operator replays them."""
+    return f"{stream_key}:dead"
+
+
+# Prefix of the worker heartbeat hashes, for listing live workers with SCAN.
+WORKER_PREFIX = "crm:worker:"
+
+
+def worker(consumer: str) -> str:
+    """Hash with a live worker's heartbeat and counters; expires WORKER_HEARTBEAT_TTL_S after
+    its last beat, so a dead worker drops out by itself."""
+    return f"{WORKER_PREFIX}{consumer}"

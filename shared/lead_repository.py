@@ -23,6 +23,8 @@ import asyncpg
 
 NOT_FOUND = "not_found"
 FORBIDDEN = "forbidden"
+# A chunk that failed on every delivery and went to the dead-letter stream (set by the worker).
+DEAD_LETTER = "dead_letter"
 
 APPLY_BATCH_SQL = """
 WITH locked AS (
@@ -157,10 +159,20 @@ async def load_chunk_outcome(
     conn: asyncpg.Connection | asyncpg.Pool, job_id: str, chunk: int, lead_count: int
 ) -> BatchOutcome:
     """Read the outcome that an earlier delivery of a chunk committed with its marker."""
-    row = await conn.fetchrow(CHUNK_MARKER_SQL, job_id, chunk)
-    if row is None:
+    outcome = await find_chunk_outcome(conn, job_id, chunk)
+    if outcome is None:
         # The marker vanished between the conflict and this read, which only a manual DELETE does.
         return BatchOutcome(lead_count=lead_count, first_delivery=False)
+    return outcome
+
+
+async def find_chunk_outcome(
+    conn: asyncpg.Connection | asyncpg.Pool, job_id: str, chunk: int
+) -> BatchOutcome | None:
+    """Return the committed outcome of a job chunk, or None when no delivery has applied it."""
+    row = await conn.fetchrow(CHUNK_MARKER_SQL, job_id, chunk)
+    if row is None:
+        return None
 
     failures = list(zip(row["failed_ids"], row["failed_codes"], strict=True))
     return BatchOutcome(

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(default=5, ge=1)
     shutdown_grace_s: float = Field(default=25.0, ge=0)
     worker_heartbeat_file: str = "/tmp/crm-worker-heartbeat"
+    worker_heartbeat_ttl_s: int = Field(default=30, ge=3)
+    housekeeping_interval_s: float = Field(default=10.0, gt=0)
+    stale_consumer_idle_ms: int = Field(default=3_600_000, ge=1000)
 
     @model_validator(mode="after")
     def _check_secrets(self) -> "Settings":

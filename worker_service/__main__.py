@@ -1,4 +1,4 @@
-"""Entry point: `python -m worker_service [--burst]`."""
+"""Entry point: `python -m worker_service [--burst]`. Exits 0 after a graceful stop."""
 
 import argparse
 import asyncio
@@ -8,21 +8,21 @@ import sys
 from shared import __version__
 from shared.logs import configure_logging, get_logger
 from shared.settings import get_settings
+from worker_service import faults
 from worker_service.worker import Worker
 
 log = get_logger("worker_service")
 
 
 async def serve(burst: bool) -> None:
-    settings = get_settings()
-    worker = Worker(settings, burst=burst)
+    worker = Worker(get_settings(), burst=burst)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.request_stop)
 
-    await worker.start()
     try:
-        await worker.run()
+        if await worker.start():
+            await worker.run()
     finally:
         await worker.close()
 
@@ -34,7 +34,7 @@ def main() -> None:
 
     settings = get_settings()
     configure_logging(settings)
-    log.info("worker_process_starting", version=__version__, python=sys.version.split()[0])
+    log.info("worker_process_starting", version=__version__, python=sys.version.split()[0], fault_point=faults.FAULT_POINT)
     try:
         import uvloop
 

@@ -20,6 +20,10 @@ class ChunkTask:
     estado: str
     history_text: str
     lead_ids: list[int]
+    # Set on an entry that an operator moved back from the dead-letter stream.
+    replay: bool = False
+    # How many times the group has delivered this entry, this delivery included.
+    deliveries: int = 1
 
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: dict[bytes, bytes]) -> "ChunkTask":
@@ -35,6 +39,7 @@ class ChunkTask:
                 estado=fields[b"estado"].decode(),
                 history_text=fields[b"obs"].decode(),
                 lead_ids=[int(lead_id) for lead_id in fields[b"ids"].split(b",")],
+                replay=fields.get(b"replay") == b"1",
             )
         except (KeyError, ValueError, UnicodeDecodeError) as error:
             raise MalformedEntry(f"stream entry {entry} cannot be decoded: {error!r}") from error

@@ -1,14 +1,43 @@
-"""Reading the job stream through the consumer group: new entries, and idle ones claimed from dead workers."""
+"""The consumer group seen by one worker: new entries, entries claimed from dead workers, keeping
+held entries from being claimed, and recreating a group that was lost.
 
-from dataclasses import dataclass
+Claiming uses XAUTOCLAIM, whose reply differs between Redis versions for entries deleted while
+pending: Redis 7 drops them from the pending list and names them in a third element; Redis 6.2
+claims them like live ones and answers a nil in their place, without their id. On 6.2 the
+worker then finds them in its own pending list and acknowledges them.
+
+A live worker is never robbed of a chunk that takes long: every CLAIM_IDLE_MS / 3 it resets the
+idle time of the entries it holds (see touch_entries.lua), so only the entries of a worker that
+stopped beating for CLAIM_IDLE_MS become claimable.
+"""
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
 
 import redis.exceptions
 from redis.asyncio import Redis
 
+from shared import keys
+from shared.job_store import load_lua
 from shared.logs import get_logger
 from worker_service.chunk import ChunkTask, MalformedEntry
 
 log = get_logger(__name__)
+
+START_CURSOR = "0-0"
+# Own pending entries inspected when Redis 6.2 reports claimed entries that were deleted.
+OWN_PENDING_SCAN = 1000
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def is_missing_group(error: redis.exceptions.ResponseError) -> bool:
+    """NOGROUP: the stream or its group is gone, as after a restart of a Redis without persistence."""
+    return str(error).startswith("NOGROUP")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass
@@ -17,58 +46,134 @@ class StreamConsumer:
     stream_key: str
     group: str
     name: str
-    claim_cursor: str = "0-0"
+    claim_cursor: str = START_CURSOR
+
+    def __post_init__(self) -> None:
+        self._touch = self.redis.register_script(load_lua("touch_entries"))
 
     async def ensure_group(self) -> None:
-        """Create the consumer group from the stream's first entry, so no accepted job is skipped."""
+        """Create the group from the stream's first entry, so no accepted job is ever skipped."""
         try:
             await self.redis.xgroup_create(self.stream_key, self.group, id="0", mkstream=True)
-            log.info("consumer_group_created", stream=self.stream_key, group=self.group)
         except redis.exceptions.ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
+            return
+        log.info("consumer_group_created", stream=self.stream_key, group=self.group, consumer=self.name, from_id="0")
+
+    async def recreate_group(self, error: redis.exceptions.ResponseError) -> None:
+        """Recreate a lost group from id 0, never from '$': entries still in the stream all run,
+        and a chunk applied before the loss is recognised by its marker when it runs again."""
+        log.error("consumer_group_missing", stream=self.stream_key, group=self.group, consumer=self.name, error=str(error))
+        self.claim_cursor = START_CURSOR
+        await self.ensure_group()
 
     async def read_new(self, count: int, block_ms: int) -> list[ChunkTask]:
         """Read up to `count` entries never delivered to any consumer, waiting up to `block_ms`."""
-        reply = await self.redis.xreadgroup(
-            self.group, self.name, {self.stream_key: ">"}, count=count, block=block_ms
-        )
+        try:
+            reply = await self.redis.xreadgroup(
+                self.group, self.name, {self.stream_key: ">"}, count=count, block=block_ms
+            )
+        except redis.exceptions.ResponseError as error:
+            if not is_missing_group(error):
+                raise
+            await self.recreate_group(error)
+            return []
+
         if not reply:
             return []
         _, entries = reply[0]
-        return await self._decode(entries)
+        return await self.decode(entries)
 
-    async def claim_idle(self, min_idle_ms: int, count: int) -> list[ChunkTask]:
-        """Take over entries that another consumer has held unacknowledged for `min_idle_ms`.
+    async def claim_idle(self, min_idle_ms: int, count: int, held: Collection[str]) -> list[ChunkTask]:
+        """Take over entries pending for `min_idle_ms` or more, with their delivery counts.
 
-        XAUTOCLAIM answers two elements on Redis 6.2 and three on 7 (the ids of entries
-        deleted meanwhile); on 6.2 a deleted entry comes back with no fields instead.
+        `held` are the entries this worker is processing; they are never treated as deleted.
         """
-        reply = await self.redis.xautoclaim(
-            self.stream_key, self.group, self.name, min_idle_time=min_idle_ms, start_id=self.claim_cursor, count=count
-        )
-        next_cursor, entries = reply[0], reply[1]
-        self.claim_cursor = next_cursor.decode() if isinstance(next_cursor, bytes) else str(next_cursor)
+        try:
+            reply = await self.redis.xautoclaim(
+                self.stream_key, self.group, self.name, min_idle_time=min_idle_ms, start_id=self.claim_cursor, count=count
+            )
+        except redis.exceptions.ResponseError as error:
+            if not is_missing_group(error):
+                raise
+            await self.recreate_group(error)
+            return []
 
-        deleted = [entry_id for entry_id, fields in entries if not fields]
-        if len(reply) > 2:
-            deleted.extend(reply[2])
+        self.claim_cursor = _text(reply[0])
+        entries = reply[1]
+        live = [(entry_id, fields) for entry_id, fields in entries if entry_id is not None and fields]
+        if len(reply) > 2 and reply[2]:
+            log.warning("claimed_entries_deleted", consumer=self.name, entries=len(reply[2]))
+        if len(live) < len(entries):
+            await self.release_deleted({*held, *(_text(entry_id) for entry_id, _ in live)})
+
+        tasks = await self.decode(live)
+        if tasks:
+            log.info("entries_claimed", consumer=self.name, entries=len(tasks))
+        return await self.with_delivery_counts(tasks)
+
+    @property
+    def claim_scan_done(self) -> bool:
+        """True when the last XAUTOCLAIM reached the end of the pending entries list."""
+        return self.claim_cursor == START_CURSOR
+
+    async def release_deleted(self, keep: Collection[str]) -> None:
+        """Acknowledge own pending entries that no longer exist in the stream (Redis 6.2)."""
+        pending = await self.redis.xpending_range(
+            self.stream_key, self.group, min="-", max="+", count=OWN_PENDING_SCAN, consumername=self.name
+        )
+        candidates = [_text(row["message_id"]) for row in pending if _text(row["message_id"]) not in keep]
+        if not candidates:
+            return
+
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for entry_id in candidates:
+                pipe.xrange(self.stream_key, entry_id, entry_id, count=1)
+            found = await pipe.execute()
+        deleted = [entry_id for entry_id, rows in zip(candidates, found, strict=True) if not rows]
         if deleted:
             await self.redis.xack(self.stream_key, self.group, *deleted)
             log.warning("claimed_entries_deleted", consumer=self.name, entries=len(deleted))
 
-        live = [(entry_id, fields) for entry_id, fields in entries if fields]
-        if live:
-            log.info("entries_claimed", consumer=self.name, entries=len(live))
-        return await self._decode(live)
+    async def with_delivery_counts(self, tasks: list[ChunkTask]) -> list[ChunkTask]:
+        """Attach each claimed entry's delivery count, read from the pending entries list."""
+        if not tasks:
+            return tasks
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task in tasks:
+                pipe.xpending_range(self.stream_key, self.group, min=task.entry_id, max=task.entry_id, count=1)
+            replies = await pipe.execute()
 
-    async def _decode(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[ChunkTask]:
+        counted = []
+        for task, rows in zip(tasks, replies, strict=True):
+            deliveries = int(rows[0]["times_delivered"]) if rows else task.deliveries
+            counted.append(replace(task, deliveries=deliveries))
+        return counted
+
+    async def touch(self, entry_ids: Iterable[str], idle_ms: int) -> list[str]:
+        """Set the idle time of the held entries still owned here; return those another consumer took."""
+        ids = list(entry_ids)
+        if not ids:
+            return []
+        taken = await self._touch(keys=[self.stream_key], args=[self.group, self.name, idle_ms, *ids])
+        return [_text(entry_id) for entry_id in taken]
+
+    async def decode(self, entries: list[Entry]) -> list[ChunkTask]:
         tasks = []
         for entry_id, fields in entries:
             try:
                 tasks.append(ChunkTask.from_entry(entry_id, fields))
             except MalformedEntry as error:
-                # NOTE: a malformed entry is acknowledged and logged, not retried: no retry can decode it.
-                log.error("stream_entry_malformed", consumer=self.name, entry_id=entry_id, error=str(error))
-                await self.redis.xack(self.stream_key, self.group, entry_id)
+                await self.dead_letter_malformed(_text(entry_id), fields, error)
         return tasks
+
+    async def dead_letter_malformed(self, entry_id: str, fields: dict[bytes, bytes], error: MalformedEntry) -> None:
+        """Move an entry that cannot be decoded to the dead-letter stream: no retry can decode it."""
+        log.error("stream_entry_malformed", consumer=self.name, entry_id=entry_id, error=str(error))
+        dead_fields = {**fields, b"origin_id": entry_id, b"deliveries": 1, b"reason": b"malformed"}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(keys.dead_letters(self.stream_key), dead_fields)
+            pipe.xack(self.stream_key, self.group, entry_id)
+            pipe.xdel(self.stream_key, entry_id)
+            await pipe.execute()

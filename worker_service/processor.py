@@ -1,41 +1,58 @@
-"""Processing of one chunk: decide, apply in PostgreSQL, record progress, acknowledge."""
+"""Processing of one chunk: decide, apply in PostgreSQL, record progress and acknowledge.
 
-import asyncio
-import random
+The steps of a chunk's life, and why a crash between any two of them is safe:
+
+1. begin (Redis): skip the chunk if its job is gone or it was already counted.
+2. apply (PostgreSQL, one statement): changes leads older than the request, writes history and
+   outbox rows, and inserts the chunk marker. A second delivery changes nothing and reads the
+   outcome the first one committed.
+3. record (Redis, one script): counts the outcome once, then XACK and XDEL.
+4. summary (PostgreSQL): for the job's last chunk. The job id stays in the stream's
+   unsummarised set until it is written, so another worker writes it after a crash.
+
+Transient PostgreSQL and Redis errors are retried in place with capped backoff, so the chunk
+stays held (and unacknowledged) through an outage. Any other error leaves the entry pending; it
+is claimed again after CLAIM_IDLE_MS, and after MAX_DELIVERIES deliveries the chunk goes to the
+dead-letter stream with its leads failed as `dead_letter`.
+"""
+
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import asyncpg
 
 from shared.job_store import ChunkResult, JobStore
-from shared.lead_repository import BatchOutcome, apply_batch
+from shared.lead_repository import DEAD_LETTER, BatchOutcome, apply_batch, find_chunk_outcome
 from shared.logs import get_logger
 from shared.settings import Settings
+from worker_service import faults
 from worker_service.chunk import ChunkTask
-from worker_service.job_summary import save_summary
+from worker_service.job_summary import SummaryWriter
+from worker_service.retry import TRANSIENT_DB_ERRORS, TRANSIENT_REDIS_ERRORS, retry_transient
 
 log = get_logger(__name__)
 
-# Errors after which the same statement can succeed: a lost or refused connection, a server
-# shutting down, a deadlock or serialization failure between concurrent chunks.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    asyncpg.InterfaceError,
-)
-RETRY_BASE_S = 0.1
-RETRY_MAX_S = 10.0
+T = TypeVar("T")
 
 
-def backoff_delay(attempt: int) -> float:
-    """Capped exponential backoff with full jitter, so retrying workers do not move in step."""
-    return random.uniform(0, min(RETRY_MAX_S, RETRY_BASE_S * 2**attempt))
+@dataclass
+class WorkerStats:
+    """Counters published in the worker's heartbeat."""
+
+    chunks_done: int = 0
+    leads_done: int = 0
+    chunks_failed: int = 0
+    dead_letters: int = 0
+    retries: int = 0
+
+    def count_retry(self) -> None:
+        self.retries += 1
+
+
+def result_of(outcome: BatchOutcome) -> ChunkResult:
+    return ChunkResult(outcome.successful, outcome.failures, superseded=outcome.superseded)
 
 
 class ChunkProcessor:
@@ -46,78 +63,129 @@ class ChunkProcessor:
         self.store = store
         self.settings = settings
         self.consumer = consumer
-        self.chunks_done = 0
-        self.leads_done = 0
-        self.stopping = asyncio.Event()
+        self.stats = WorkerStats()
+        self.summaries = SummaryWriter(pool, store)
 
     async def process(self, task: ChunkTask) -> None:
         started = time.perf_counter()
         bound = log.bind(job_id=task.job_id, chunk=task.chunk, consumer=self.consumer, entry_id=task.entry_id)
 
-        decision = await self.store.begin_chunk(task.job_id, task.chunk)
+        decision = await self.redis_step(
+            lambda: self.store.begin_chunk(task.job_id, task.chunk, replay=task.replay), bound
+        )
         if decision in ("missing", "recorded"):
-            bound.warning("chunk_skipped", reason=decision)
-            await self.store.ack_entry(task.entry_id)
+            bound.warning("chunk_skipped", reason=decision, replay=task.replay)
+            await self.redis_step(lambda: self.store.ack_entry(task.entry_id), bound)
             return
 
         if decision == "cancelled":
             result = ChunkResult(successful=0, failures=[], cancelled=len(task.lead_ids))
-            first_delivery = True
-        else:
-            outcome = await self.apply_with_retry(task, bound)
-            result = ChunkResult(outcome.successful, outcome.failures, superseded=outcome.superseded)
-            first_delivery = outcome.first_delivery
+            await self.record(task, result, bound, started, "chunk_cancelled")
+            return
 
-        finished, status = await self.store.record_chunk(
-            task.job_id,
-            task.user_id,
-            task.chunk,
-            task.entry_id,
-            result,
-            self.settings.job_ttl_completed_s,
-            self.settings.job_ttl_failed_s,
+        if task.deliveries > self.settings.max_deliveries:
+            await self.dead_letter(task, bound, started)
+            return
+
+        outcome = await self.apply(task, bound)
+        if decision == "replay":
+            await self.record_replay(task, result_of(outcome), bound, started)
+            return
+        await self.record(task, result_of(outcome), bound, started, "chunk_applied", first_delivery=outcome.first_delivery)
+
+    async def apply(self, task: ChunkTask, bound: Any) -> BatchOutcome:
+        """Apply the chunk's one statement, retrying transient failures until it commits."""
+        faults.crash_point("before_transaction", task)
+        if faults.FAULT_POINT is None:
+            step: Callable[[], Awaitable[BatchOutcome]] = lambda: apply_batch(self.pool, task.batch())
+        else:
+            step = lambda: faults.apply_with_fault(self.pool, task)
+
+        outcome = await retry_transient(step, TRANSIENT_DB_ERRORS, bound, "chunk_retry", self.stats.count_retry)
+        faults.crash_point("after_commit", task)
+        return outcome
+
+    async def record(
+        self,
+        task: ChunkTask,
+        result: ChunkResult,
+        bound: Any,
+        started: float,
+        event: str,
+        *,
+        first_delivery: bool = True,
+        dead_letter: bool = False,
+    ) -> None:
+        """Count the outcome once and acknowledge; write the summary when it ends the job."""
+        settings = self.settings
+        finished, status = await self.redis_step(
+            lambda: self.store.record_chunk(
+                task.job_id,
+                task.user_id,
+                task.chunk,
+                task.entry_id,
+                result,
+                settings.job_ttl_completed_s,
+                settings.job_ttl_failed_s,
+                dead_letter_deliveries=task.deliveries if dead_letter else 0,
+            ),
+            bound,
         )
-        self.chunks_done += 1
-        self.leads_done += len(task.lead_ids)
-        bound.info(
-            "chunk_cancelled" if decision == "cancelled" else "chunk_applied",
+        faults.crash_point("after_ack", task)
+        self.count_done(task)
+
+        level = bound.error if dead_letter else bound.info
+        level(
+            event,
             leads=len(task.lead_ids),
             failed=len(result.failures),
             superseded=result.superseded,
+            cancelled=result.cancelled,
             first_delivery=first_delivery,
+            deliveries=task.deliveries,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
         )
-
         if finished:
-            await self.finish_job(task.job_id, status, bound)
+            await self.summaries.write(task.job_id, bound)
 
-    async def apply_with_retry(self, task: ChunkTask, bound) -> BatchOutcome:  # type: ignore[no-untyped-def]
-        """Apply the chunk, retrying transient failures until it commits or the worker stops."""
-        attempt = 0
-        while True:
-            try:
-                return await apply_batch(self.pool, task.batch())
-            except TRANSIENT_ERRORS as error:
-                if self.stopping.is_set() and attempt > 0:
-                    raise
-                delay = backoff_delay(attempt)
-                bound.warning("chunk_retry", attempt=attempt + 1, delay_s=round(delay, 3), error=repr(error))
-                attempt += 1
-                await asyncio.sleep(delay)
+    async def dead_letter(self, task: ChunkTask, bound: Any, started: float) -> None:
+        """Give up on a chunk delivered too often: its leads fail as `dead_letter`.
 
-    async def finish_job(self, job_id: str, status: str, bound) -> None:  # type: ignore[no-untyped-def]
-        """Keep the finished job's summary in PostgreSQL beyond its Redis retention."""
-        stored = await self.store.read(job_id, failures_limit=0)
-        if stored is None:
-            bound.error("job_summary_missing", status=status)
+        When a marker shows an earlier delivery committed the chunk (only its recording failed),
+        that committed outcome is recorded instead.
+        """
+        committed = await self.db_step(lambda: find_chunk_outcome(self.pool, task.job_id, task.chunk), bound)
+        if committed is not None:
+            await self.record(task, result_of(committed), bound, started, "chunk_applied", first_delivery=False)
             return
-        fields, _ = stored
-        await save_summary(self.pool, fields)
-        bound.info(
-            "job_finished",
-            status=status,
-            total_leads=int(fields["total_leads"]),
-            successful_leads=int(fields["successful_leads"]),
-            failed_leads=int(fields["failed_leads"]),
-            cancelled_leads=int(fields["cancelled_leads"]),
+
+        self.stats.dead_letters += 1
+        failures = [(lead_id, DEAD_LETTER) for lead_id in task.lead_ids]
+        await self.record(task, ChunkResult(0, failures), bound, started, "chunk_dead_lettered", dead_letter=True)
+
+    async def record_replay(self, task: ChunkTask, result: ChunkResult, bound: Any, started: float) -> None:
+        """Replace the dead-letter outcome of a replayed chunk, then refresh a finished job's summary."""
+        replaced, status = await self.redis_step(
+            lambda: self.store.record_replay(task.job_id, task.chunk, task.entry_id, result, task.lead_ids), bound
         )
+        self.count_done(task)
+        bound.info(
+            "chunk_replayed",
+            replaced=replaced,
+            leads=len(task.lead_ids),
+            failed=len(result.failures),
+            superseded=result.superseded,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        if replaced and status in ("completed", "cancelled", "failed"):
+            await self.summaries.write(task.job_id, bound)
+
+    def count_done(self, task: ChunkTask) -> None:
+        self.stats.chunks_done += 1
+        self.stats.leads_done += len(task.lead_ids)
+
+    async def redis_step(self, step: Callable[[], Awaitable[T]], bound: Any) -> T:
+        return await retry_transient(step, TRANSIENT_REDIS_ERRORS, bound, "redis_retry", self.stats.count_retry)
+
+    async def db_step(self, step: Callable[[], Awaitable[T]], bound: Any) -> T:
+        return await retry_transient(step, TRANSIENT_DB_ERRORS, bound, "database_retry", self.stats.count_retry)

@@ -1,35 +1,71 @@
--- Counts a chunk once (HSETNX on the chunk number), finishes the job after its last chunk,
--- then acknowledges and deletes the stream entry whether or not the chunk was new.
+-- Counts a chunk's outcome once (HSETNX on its number), finishes the job after its last chunk,
+-- then acknowledges and deletes the stream entry whether or not the outcome was new.
+-- A dead-lettered chunk (flag '1') is first copied to the dead-letter stream, and its outcome
+-- is marked ':dead' so that an operator's replay can replace it.
+-- KEYS: job hash, chunks hash, failures list, stream, user's pending set, dead-letter stream,
+--       expiring jobs index, unsummarised jobs (sorted by finish time).
+-- ARGV: chunk, job id, group, entry id, successful, failed, cancelled, superseded, now,
+--       ttl completed, ttl cancelled, user id, dead-letter flag, deliveries, then 'lead:code' failures.
 -- Returns {1 if the job finished with this chunk else 0, job status}.
+local FIRST_FAILURE = 15
 local finished = 0
+local dead = ARGV[13] == '1'
 local status = redis.call('HGET', KEYS[1], 'status')
-if status and redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[5] .. ':' .. ARGV[6] .. ':' .. ARGV[7]) == 1 then
-    redis.call('HINCRBY', KEYS[1], 'successful_leads', ARGV[5])
-    redis.call('HINCRBY', KEYS[1], 'failed_leads', ARGV[6])
-    redis.call('HINCRBY', KEYS[1], 'cancelled_leads', ARGV[7])
-    redis.call('HINCRBY', KEYS[1], 'superseded_leads', ARGV[8])
-    for i = 12, #ARGV, 500 do
-        redis.call('RPUSH', KEYS[3], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+
+local outcome = ARGV[5] .. ':' .. ARGV[6] .. ':' .. ARGV[7]
+if dead then outcome = outcome .. ':dead' end
+
+local function copy_to_dead_letters()
+    local entry = redis.call('XRANGE', KEYS[4], ARGV[4], ARGV[4])
+    if #entry == 0 then return end
+    local fields = entry[1][2]
+    for _, value in ipairs({'origin_id', ARGV[4], 'deliveries', ARGV[14], 'dead_at', ARGV[9]}) do
+        table.insert(fields, value)
     end
-    local done = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
-    if done >= tonumber(redis.call('HGET', KEYS[1], 'chunk_count')) then
-        local ttl = tonumber(ARGV[10])
-        if status == 'cancelled' then
-            ttl = tonumber(ARGV[11])
-        else
-            status = 'completed'
+    redis.call('XADD', KEYS[6], '*', unpack(fields))
+end
+
+local function finish_job()
+    local ttl = tonumber(ARGV[10])
+    if status == 'cancelled' then
+        ttl = tonumber(ARGV[11])
+    else
+        status = 'completed'
+    end
+    if redis.call('HEXISTS', KEYS[1], 'started_at') == 0 then
+        redis.call('HSET', KEYS[1], 'started_at', ARGV[9])
+    end
+    redis.call('HSET', KEYS[1], 'status', status, 'completed_at', ARGV[9])
+    redis.call('EXPIRE', KEYS[1], ttl)
+    redis.call('EXPIRE', KEYS[2], ttl)
+    redis.call('EXPIRE', KEYS[3], ttl)
+    redis.call('SREM', KEYS[5], ARGV[2])
+    redis.call('ZADD', KEYS[7], math.floor(tonumber(ARGV[9])) + ttl, ARGV[12] .. ':' .. ARGV[2])
+    redis.call('ZADD', KEYS[8], ARGV[9], ARGV[2])
+    finished = 1
+end
+
+if status then
+    local fresh = redis.call('HSETNX', KEYS[2], ARGV[1], outcome) == 1
+    if dead and (fresh or string.sub(redis.call('HGET', KEYS[2], ARGV[1]), -5) == ':dead') then
+        copy_to_dead_letters()
+    end
+    if fresh then
+        redis.call('HINCRBY', KEYS[1], 'successful_leads', ARGV[5])
+        redis.call('HINCRBY', KEYS[1], 'failed_leads', ARGV[6])
+        redis.call('HINCRBY', KEYS[1], 'cancelled_leads', ARGV[7])
+        redis.call('HINCRBY', KEYS[1], 'superseded_leads', ARGV[8])
+        for i = FIRST_FAILURE, #ARGV, 500 do
+            redis.call('RPUSH', KEYS[3], unpack(ARGV, i, math.min(i + 499, #ARGV)))
         end
-        if redis.call('HEXISTS', KEYS[1], 'started_at') == 0 then
-            redis.call('HSET', KEYS[1], 'started_at', ARGV[9])
+        local done = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
+        if done >= tonumber(redis.call('HGET', KEYS[1], 'chunk_count')) then
+            finish_job()
         end
-        redis.call('HSET', KEYS[1], 'status', status, 'completed_at', ARGV[9])
-        redis.call('EXPIRE', KEYS[1], ttl)
-        redis.call('EXPIRE', KEYS[2], ttl)
-        redis.call('EXPIRE', KEYS[3], ttl)
-        redis.call('SREM', KEYS[5], ARGV[2])
-        finished = 1
     end
 end
-redis.call('XACK', KEYS[4], ARGV[3], ARGV[4])
+
+-- pcall: a group lost meanwhile must not undo the counting above or keep the entry.
+redis.pcall('XACK', KEYS[4], ARGV[3], ARGV[4])
 redis.call('XDEL', KEYS[4], ARGV[4])
 return {finished, status or 'missing'}
