@@ -43,6 +43,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "es": "observaciones debe ser un texto de como máximo {limit} caracteres",
         "en": "observaciones must be a string of at most {limit} characters",
     },
+    "observaciones_nul": {
+        "es": "observaciones no puede contener el carácter nulo (\\u0000)",
+        "en": "observaciones cannot contain the null character (\\u0000)",
+    },
     "too_many_leads": {
         "es": "Límite máximo de {limit} leads por request",
         "en": "At most {limit} leads per request",
