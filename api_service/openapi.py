@@ -41,6 +41,7 @@ BODY_ERRORS = (
     "invalid_estado",
     "invalid_observaciones",
     "too_many_leads",
+    "invalid_idempotency_key",
     "bad_request",
 )
 ERROR_CODES: dict[int, tuple[str, ...]] = {
@@ -66,6 +67,13 @@ EXAMPLE_VALUES: dict[str, object] = {
     "maximum": 100,
     "names": "redis",
 }
+# Named fields that the models of some errors require.
+EXAMPLE_FIELDS: dict[str, dict[str, object]] = {
+    "job_finished": {"status": "completed"},
+    "rate_limit_exceeded": {"retry_after": 5},
+    "service_unavailable": {"retry_after": 5},
+    "not_ready": {"unreachable": ["redis"]},
+}
 
 
 def ref(model: type[BaseModel] | str) -> dict[str, str]:
@@ -83,7 +91,7 @@ def component_schemas() -> dict[str, Any]:
 
 def _example(code: str) -> dict[str, Any]:
     text = message(EXAMPLE_KEYS.get(code, code), "es", **EXAMPLE_VALUES)
-    return {"success": False, "error": code, "message": text}
+    return {"success": False, "error": code, "message": text, **EXAMPLE_FIELDS.get(code, {})}
 
 
 def _error_schema(model: type[BaseModel], codes: tuple[str, ...]) -> dict[str, Any]:

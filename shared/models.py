@@ -22,16 +22,27 @@ class ResponseBody(BaseModel):
     """A response body: optional fields left unset are omitted, required nullable ones stay null."""
 
     def body(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
         fields = type(self).model_fields
         kept = {
-            name: value
-            for name, value in data.items()
-            if value is not None or name not in fields or fields[name].is_required()
+            name: _wire(getattr(self, name))
+            for name, field in fields.items()
+            if getattr(self, name) is not None or field.is_required()
         }
+        kept.update(self.model_extra or {})
         if "success" in kept:
             kept = {"success": kept.pop("success"), **kept}
         return kept
+
+
+def _wire(value: object) -> object:
+    """A field value as sent: nested response bodies drop their unset optional fields too."""
+    if isinstance(value, ResponseBody):
+        return value.body()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_wire(item) for item in value]
+    return value
 
 
 class BulkStatusRequest(BaseModel):
