@@ -127,14 +127,14 @@ def test_makefile_targets() -> None:
 
 
 def make_dry_run(target: str, **variables: str) -> str:
-    """Return the commands `make -n` would run for target, with the given environment."""
-    env = {
-        key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}
-    }
-    env.update(variables)
+    """Return the commands `make -n` would run for target, given only PATH and variables.
+
+    A clean environment keeps the settings of a calling make (MAKEFLAGS, PYTEST_ARGS) out.
+    """
+    env = {"PATH": os.environ["PATH"], **variables}
     # -o treats the venv stamp as up to date, which keeps the install recipe out of the output.
     result = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed-dev", target],
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed-dev", target],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
     return result.stdout

@@ -3,10 +3,14 @@
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import asyncpg
 import pytest
@@ -19,6 +23,19 @@ from tools.embedded_redis import embedded_redis, ping
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_TIMEOUT_S = 120
+
+
+@pytest.fixture
+def server_dir() -> Iterator[Path]:
+    """A folder for embedded servers, outside pytest's base temporary folder.
+
+    pytest removes group and other access from /tmp/pytest-of-<user> whenever a session starts,
+    and PostgreSQL runs as the pgserver user, which would then lose access to its data.
+    """
+    path = Path(tempfile.mkdtemp(prefix="crm-devstack-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def pid_alive(pid: int) -> bool:
@@ -69,10 +86,10 @@ def env_without_servers(**extra: str) -> dict[str, str]:
     return env
 
 
-async def test_embedded_servers_lifecycle(tmp_path: Path) -> None:
+async def test_embedded_servers_lifecycle(server_dir: Path) -> None:
     async with (
-        embedded_redis(tmp_path / "redis") as redis_server,
-        embedded_postgres(tmp_path / "pg", "crm") as pg,
+        embedded_redis(server_dir / "redis") as redis_server,
+        embedded_postgres(server_dir / "pg", "crm") as pg,
     ):
         redis_pid, postgres_pid = redis_server.pid, pg.pid
         assert redis_pid is not None
@@ -104,7 +121,7 @@ async def test_embedded_servers_lifecycle(tmp_path: Path) -> None:
 
     assert not pid_alive(redis_pid)
     assert not pid_alive(postgres_pid)
-    assert processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(server_dir)) == []
 
 
 WAIT_FOR_FILE = """
@@ -125,8 +142,8 @@ async def wait_for_file(path: Path, timeout_s: float) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_second_launcher_shares_servers(tmp_path: Path) -> None:
-    data_dir, ready, done = tmp_path / "data", tmp_path / "ready", tmp_path / "done"
+async def test_second_launcher_shares_servers(server_dir: Path) -> None:
+    data_dir, ready, done = server_dir / "data", server_dir / "ready", server_dir / "done"
     command = [sys.executable, "-m", "tools.devstack", "servers", "--data-dir", str(data_dir), "--"]
     first = await asyncio.create_subprocess_exec(
         *command, sys.executable, "-c", WAIT_FOR_FILE, str(ready), str(done),
@@ -174,7 +191,7 @@ async def test_urls_set_start_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     assert list(tmp_path.iterdir()) == []
 
 
-async def test_servers_command_exit_code(tmp_path: Path) -> None:
+async def test_servers_command_exit_code(server_dir: Path) -> None:
     check = (
         "import os, sys; "
         "assert os.environ['REDIS_URL'].startswith('unix://'); "
@@ -187,7 +204,7 @@ async def test_servers_command_exit_code(tmp_path: Path) -> None:
         "tools.devstack",
         "servers",
         "--data-dir",
-        str(tmp_path),
+        str(server_dir),
         "--",
         sys.executable,
         "-c",
@@ -203,18 +220,21 @@ async def test_servers_command_exit_code(tmp_path: Path) -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), LAUNCH_TIMEOUT_S)
 
     assert process.returncode == 7, stderr.decode()
-    assert processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(server_dir)) == []
 
 
-async def read_until(stream: asyncio.StreamReader, marker: bytes, timeout_s: float) -> bytes:
-    """Read lines until one contains marker; fail after timeout_s."""
+async def read_until(
+    stream: asyncio.StreamReader, marker: bytes, timeout_s: float, log_path: Path
+) -> bytes:
+    """Read lines until one contains marker; fail after timeout_s, showing the launcher log."""
     seen = b""
     deadline = time.monotonic() + timeout_s
     while marker not in seen:
         remaining = deadline - time.monotonic()
         line = await asyncio.wait_for(stream.readline(), max(remaining, 0.01))
         if not line:
-            raise AssertionError(f"output ended before {marker!r}: {seen.decode(errors='replace')}")
+            log_text = log_path.read_text(errors="replace")
+            raise AssertionError(f"output ended before {marker!r}; launcher log:\n{log_text}")
         seen += line
     return seen
 
@@ -247,22 +267,28 @@ def fake_services(folder: Path) -> Path:
     return folder
 
 
-async def start_launcher(tmp_path: Path, **env: str) -> asyncio.subprocess.Process:
-    """Start `python -m tools.devstack run` with data in tmp_path and fake services."""
-    workdir = fake_services(tmp_path / "fakes")
-    records = tmp_path / "records"
+def open_log(path: Path) -> BinaryIO:
+    """Open the file receiving the launcher's stderr; the child keeps its own descriptor."""
+    return path.open("wb")
+
+
+async def start_launcher(folder: Path, **env: str) -> asyncio.subprocess.Process:
+    """Start `python -m tools.devstack run` with data in folder and fake services."""
+    workdir = fake_services(folder / "fakes")
+    records = folder / "records"
     records.mkdir()
     launcher_env = env_without_servers(
         PYTHONPATH=str(ROOT),
-        DATA_DIR=str(tmp_path / "data"),
+        DATA_DIR=str(folder / "data"),
         DEMO_LEADS="300",
         FAKE_SERVICE_RECORDS=str(records),
         **env,
     )
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tools.devstack", "run",
-        cwd=workdir, env=launcher_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    with open_log(folder / "launcher.log") as log_file:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tools.devstack", "run",
+            cwd=workdir, env=launcher_env, stdout=asyncio.subprocess.PIPE, stderr=log_file,
+        )  # fmt: skip
 
 
 async def wait_for_records(folder: Path, count: int, timeout_s: float) -> list[dict]:
@@ -281,16 +307,18 @@ async def stop_launcher(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-async def test_run_starts_and_stops_everything(tmp_path: Path) -> None:
+async def test_run_starts_and_stops_everything(server_dir: Path) -> None:
     process = await start_launcher(
-        tmp_path, WORKERS="2", API_PORT="18080", API_PREFIX="/paqueteriacz"
+        server_dir, WORKERS="2", API_PORT="18080", API_PREFIX="/paqueteriacz"
     )
     try:
-        banner = await read_until(process.stdout, b"Press Ctrl-C", LAUNCH_TIMEOUT_S)
+        banner = await read_until(
+            process.stdout, b"Press Ctrl-C", LAUNCH_TIMEOUT_S, server_dir / "launcher.log"
+        )
         assert b"http://localhost:18080/paqueteriacz/api/crm/leads/bulk-status-async" in banner
         assert b"http://localhost:18080/paqueteriacz/api/crm/jobs/<job_id>" in banner
 
-        records = await wait_for_records(tmp_path / "records", 3, LAUNCH_TIMEOUT_S)
+        records = await wait_for_records(server_dir / "records", 3, LAUNCH_TIMEOUT_S)
         children = children_of(process.pid)
         assert len(children) == 4
 
@@ -309,15 +337,15 @@ async def test_run_starts_and_stops_everything(tmp_path: Path) -> None:
     assert all(record["REDIS_URL"].startswith("unix://") for record in records)
     assert all("/crm?host=" in record["DATABASE_URL"] for record in records)
     assert [pid for pid in children if pid_alive(pid)] == []
-    assert processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(server_dir)) == []
 
 
-async def test_run_stops_when_service_dies(tmp_path: Path) -> None:
-    process = await start_launcher(tmp_path, WORKERS="1", FAKE_WORKER_EXIT_CODE="3")
+async def test_run_stops_when_service_dies(server_dir: Path) -> None:
+    process = await start_launcher(server_dir, WORKERS="1", FAKE_WORKER_EXIT_CODE="3")
     try:
         await asyncio.wait_for(process.wait(), LAUNCH_TIMEOUT_S)
     finally:
         await stop_launcher(process)
 
     assert process.returncode == 1
-    assert processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(server_dir)) == []
