@@ -39,10 +39,11 @@ endif
 
 venv: $(STAMP)
 
-# Reinstalls only when pyproject.toml is newer than the stamp.
+# Reinstalls only when pyproject.toml is newer than the stamp. pip's output goes to stderr, so
+# that `TOKEN=$$(make -s token)` captures only the token.
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
-	$(PY) -m pip install -e '.[dev]'
+	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV) >&2
+	$(PY) -m pip install -e '.[dev]' >&2
 	touch $(STAMP)
 
 run: venv

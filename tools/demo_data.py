@@ -362,9 +362,6 @@ async def load_demo_data(
     crm_leads and the history, notification and bulk-job tables. The load is one transaction.
     """
     started = time.monotonic()
-    pools = build_pools(seed)
-    generator = LeadGenerator(pools, seed, count, datetime.now(UTC))
-
     async with conn.transaction():
         # Serialises concurrent loaders; plain reads of crm_leads go on meanwhile.
         await conn.execute("LOCK TABLE crm_leads IN EXCLUSIVE MODE")
@@ -376,6 +373,7 @@ async def load_demo_data(
         if existing:
             await truncate_lead_tables(conn)
 
+        generator = LeadGenerator(build_pools(seed), seed, count, datetime.now(UTC))
         await copy_leads(conn, generator, count)
         await reset_id_sequence(conn)
 
