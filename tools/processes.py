@@ -19,17 +19,20 @@ class DevstackError(RuntimeError):
     """A step of the development stack failed; the message names the step and the cause."""
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
     """Build a pre-exec hook asking Linux to send SIGTERM to the child when the launcher dies.
 
     Without it a launcher killed with SIGKILL would leave Redis and the services running.
+    Returns None off Linux or without a C library to call prctl in.
     """
+    libc_name = ctypes.util.find_library("c") if sys.platform == "linux" else None
+    if libc_name is None:
+        return None
+    # Loaded here in the parent: between fork and exec the child should do as little as possible.
+    prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
 
     def hook() -> None:
-        libc_name = ctypes.util.find_library("c")
-        if libc_name is None:
-            return
-        ctypes.CDLL(libc_name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
         # The parent may have died before prctl ran, in which case no signal will ever come.
         if os.getppid() != parent_pid:
@@ -46,12 +49,11 @@ async def spawn_detached(
     The child shares the launcher's stdout and stderr; on Linux it also gets SIGTERM when the
     launcher dies.
     """
-    preexec = _die_with_parent(os.getpid()) if sys.platform == "linux" else None
     process = await asyncio.create_subprocess_exec(
         *command,
         env=dict(env) if env is not None else None,
         start_new_session=True,
-        preexec_fn=preexec,
+        preexec_fn=_die_with_parent(os.getpid()),
     )
     log.info("process_started", command=" ".join(command), pid=process.pid)
     return process
