@@ -18,6 +18,8 @@ log = get_logger(__name__)
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "unmatched"
+# Set by the submit handler on a replay of an earlier job's response, which accepts nothing new.
+REPLAY_HEADER = "Idempotent-Replayed"
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -92,7 +94,7 @@ def metrics_middleware(metrics: ApiMetrics, submit_route: str) -> Handler:
         method = request.method if request.method in KNOWN_METHODS else "OTHER"
         metrics.requests.labels(method, route, str(response.status)).inc()
         metrics.latency.labels(method, route).observe(time.perf_counter() - started)
-        if route == submit_route and response.status == 202:
+        if route == submit_route and response.status == 202 and REPLAY_HEADER not in response.headers:
             metrics.jobs_accepted.inc()
             metrics.leads_accepted.inc(_accepted_leads(response))
         return response

@@ -171,7 +171,11 @@ def bulk_errors() -> dict[str, Any]:
 
 
 def submit_operation(settings: Settings) -> dict[str, Any]:
-    accepted_headers = {"Location": header_ref("Location"), "Retry-After": header_ref("RetryAfter")}
+    accepted_headers = {
+        "Location": header_ref("Location"),
+        "Retry-After": header_ref("RetryAfter"),
+        "Idempotent-Replayed": header_ref("IdempotentReplayed"),
+    }
     return {
         "operationId": "submitBulkStatusJob",
         "summary": "Queue a status change for many leads",
@@ -352,8 +356,11 @@ def components(settings: Settings) -> dict[str, Any]:
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                "description": "Replays within 24 h return the first job; another body with the key gets 422.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+                "description": (
+                    "Printable ASCII. Replays within 24 h return the first job's response; the same key "
+                    "with another body gets 422."
+                ),
             },
             "JobId": {
                 "name": "job_id",
@@ -368,6 +375,11 @@ def components(settings: Settings) -> dict[str, Any]:
                 "required": True,
                 "schema": {"type": "string", "pattern": "^[0-9]+$"},
                 "description": "Seconds to wait before asking again.",
+            },
+            "IdempotentReplayed": {
+                "required": False,
+                "schema": {"type": "string", "enum": ["true"]},
+                "description": "Present when this is the first job's response again, for a repeated Idempotency-Key.",
             },
             "WWWAuthenticate": {
                 "required": True,
