@@ -35,6 +35,11 @@ TRANSIENT_REDIS_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def describe(error: BaseException) -> str:
+    """`Type: message` for logs; some client errors print only their type in repr()."""
+    return f"{type(error).__name__}: {error}"
+
+
 def backoff_delay(attempt: int) -> float:
     """Capped exponential backoff with full jitter, so retrying workers do not move in step."""
     return random.uniform(0, min(RETRY_MAX_S, RETRY_BASE_S * 2**attempt))
@@ -58,7 +63,7 @@ async def retry_transient(
             return await step()
         except errors as error:
             delay = backoff_delay(attempt)
-            log.warning(event, attempt=attempt + 1, delay_s=round(delay, 3), error=repr(error))
+            log.warning(event, attempt=attempt + 1, delay_s=round(delay, 3), error=describe(error))
             if on_retry is not None:
                 on_retry()
             attempt += 1

@@ -27,7 +27,7 @@ from worker_service.consumer import StreamConsumer
 from worker_service.heartbeat import Heartbeat
 from worker_service.housekeeping import Housekeeper
 from worker_service.processor import ChunkProcessor
-from worker_service.retry import TRANSIENT_DB_ERRORS, TRANSIENT_REDIS_ERRORS, backoff_delay
+from worker_service.retry import TRANSIENT_DB_ERRORS, TRANSIENT_REDIS_ERRORS, backoff_delay, describe
 
 log = get_logger(__name__)
 
@@ -106,7 +106,7 @@ class Worker:
                 return True
             except errors as error:
                 delay = backoff_delay(attempt)
-                log.warning(event, consumer=self.name, attempt=attempt + 1, delay_s=round(delay, 3), error=repr(error))
+                log.warning(event, consumer=self.name, attempt=attempt + 1, delay_s=round(delay, 3), error=describe(error))
                 attempt += 1
                 await self.sleep_unless_stopped(delay)
         return False
@@ -151,7 +151,7 @@ class Worker:
         except (*TRANSIENT_REDIS_ERRORS, redis.exceptions.ResponseError) as error:
             delay = backoff_delay(self.read_attempt)
             self.read_attempt += 1
-            log.warning("stream_read_failed", consumer=self.name, attempt=self.read_attempt, delay_s=round(delay, 3), error=repr(error))
+            log.warning("stream_read_failed", consumer=self.name, attempt=self.read_attempt, delay_s=round(delay, 3), error=describe(error))
             await self.sleep_unless_stopped(delay)
             return []
 
@@ -229,7 +229,7 @@ class Worker:
             await self.consumer.touch(entry_ids, self.settings.claim_idle_ms * 2)
         except (*TRANSIENT_REDIS_ERRORS, redis.exceptions.ResponseError) as error:
             # They are claimed after CLAIM_IDLE_MS instead.
-            log.warning("entries_release_failed", consumer=self.name, entries=len(entry_ids), error=repr(error))
+            log.warning("entries_release_failed", consumer=self.name, entries=len(entry_ids), error=describe(error))
             return
         log.info("entries_released", consumer=self.name, entries=len(entry_ids))
 
@@ -249,7 +249,7 @@ class Worker:
             try:
                 await chore()
             except Exception as error:
-                log.warning(failure_event, consumer=self.name, error=repr(error))
+                log.warning(failure_event, consumer=self.name, error=describe(error))
             await asyncio.sleep(interval_s)
 
     async def keep_entries(self) -> None:
@@ -288,4 +288,4 @@ class Worker:
             await self.housekeeper.remove_consumer(self.name)
         except (*TRANSIENT_REDIS_ERRORS, redis.exceptions.ResponseError) as error:
             # Housekeeping removes this consumer later, once it is idle and holds nothing.
-            log.warning("leave_group_failed", consumer=self.name, error=repr(error))
+            log.warning("leave_group_failed", consumer=self.name, error=describe(error))
