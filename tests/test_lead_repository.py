@@ -1,0 +1,99 @@
+"""The one-statement batch apply: request order, second deliveries, per-lead failures, lock order."""
+
+import asyncio
+import random
+
+import asyncpg
+
+from shared.db import create_pool
+from shared.lead_repository import BatchRequest, apply_batch, find_chunk_outcome
+from shared.settings import Settings
+
+HISTORY_TEXT = "Actualización masiva de estado"
+
+
+def batch(lead_ids: list[int], estado: str, seq: int, user_id: int = 9000, **job: object) -> BatchRequest:
+    return BatchRequest(
+        lead_ids=lead_ids, estado=estado, request_seq=seq, actor_user_id=user_id,
+        is_admin=user_id == 9000, observaciones=HISTORY_TEXT, **job,  # type: ignore[arg-type]
+    )
+
+
+async def states(db: asyncpg.Pool, lead_ids: list[int]) -> list[str]:
+    rows = await db.fetch("SELECT estado_actual FROM crm_leads WHERE id = ANY($1::bigint[]) ORDER BY id", lead_ids)
+    return [row["estado_actual"] for row in rows]
+
+
+async def test_older_request_superseded(db: asyncpg.Pool, leads: int) -> None:
+    await apply_batch(db, batch([1, 2, 3], "CONFIRMADO", seq=20))
+
+    outcome = await apply_batch(db, batch([1, 2, 3, 4], "APROBADO", seq=10))
+
+    assert outcome.superseded == 3
+    assert outcome.successful == 4
+    assert await states(db, [1, 2, 3, 4]) == ["CONFIRMADO", "CONFIRMADO", "CONFIRMADO", "APROBADO"]
+    assert await db.fetchval("SELECT count(*) FROM crm_lead_status_history WHERE request_seq = 10") == 1
+    assert await db.fetchval("SELECT count(*) FROM crm_notifications WHERE related_lead_id = 4") == 1
+
+
+async def test_newer_request_applies(db: asyncpg.Pool, leads: int) -> None:
+    await apply_batch(db, batch([1], "CONFIRMADO", seq=10))
+    await apply_batch(db, batch([1], "EN_TRANSITO", seq=11))
+
+    rows = await db.fetch("SELECT estado_anterior, estado_nuevo FROM crm_lead_status_history WHERE lead_id = 1 ORDER BY id")
+
+    assert [tuple(row) for row in rows] == [("EN_ESPERA", "CONFIRMADO"), ("CONFIRMADO", "EN_TRANSITO")]
+
+
+async def test_failure_codes(db: asyncpg.Pool, leads: int) -> None:
+    outcome = await apply_batch(db, batch([4, 5, 6, 999], "APROBADO", seq=1, user_id=1))
+
+    assert outcome.failures == [(5, "forbidden"), (999, "not_found")]
+    assert outcome.successful == 2
+    assert await states(db, [4, 5, 6]) == ["APROBADO", "EN_ESPERA", "APROBADO"]
+
+
+async def test_chunk_second_delivery(db: asyncpg.Pool, leads: int) -> None:
+    chunk = batch([4, 5, 6, 999], "APROBADO", seq=3, user_id=1, job_id="bulk_ab_1", chunk=0)
+    first = await apply_batch(db, chunk)
+
+    second = await apply_batch(db, chunk)
+
+    assert first.first_delivery is True
+    assert second.first_delivery is False
+    assert second.failures == first.failures
+    assert second.successful == first.successful
+    assert await db.fetchval("SELECT count(*) FROM crm_lead_status_history WHERE job_id = 'bulk_ab_1'") == 2
+    assert await db.fetchval("SELECT count(*) FROM crm_notifications WHERE payload->>'job_id' = 'bulk_ab_1'") == 2
+
+
+async def test_chunk_outcome_lookup(db: asyncpg.Pool, leads: int) -> None:
+    await apply_batch(db, batch([1, 999], "APROBADO", seq=3, job_id="bulk_cd_1", chunk=4))
+
+    stored = await find_chunk_outcome(db, "bulk_cd_1", 4)
+    missing = await find_chunk_outcome(db, "bulk_cd_1", 5)
+
+    assert stored is not None
+    assert stored.failures == [(999, "not_found")]
+    assert missing is None
+
+
+async def test_overlapping_batches(settings: Settings, db: asyncpg.Pool, leads: int) -> None:
+    """Concurrent batches over the same leads, listed in opposite orders, never deadlock."""
+    pool = await create_pool(settings, min_size=8, max_size=8)
+    lead_ids = list(range(1, 301))
+    requests = []
+    for seq in range(1, 41):
+        ordered = sorted(lead_ids, reverse=seq % 2 == 0)
+        if seq % 3 == 0:
+            random.Random(seq).shuffle(ordered)
+        requests.append(batch(ordered, ["APROBADO", "CONFIRMADO"][seq % 2], seq))
+
+    try:
+        outcomes = await asyncio.gather(*(apply_batch(pool, request) for request in requests))
+    finally:
+        await pool.close()
+
+    assert [outcome.successful for outcome in outcomes] == [300] * 40
+    assert set(await states(db, lead_ids)) == {"APROBADO"}
+    assert await db.fetchval("SELECT max(last_request_seq) FROM crm_leads WHERE id <= 300") == 40
