@@ -23,14 +23,14 @@ from shared.settings import Settings
 
 log = get_logger(__name__)
 
-# What a PostgreSQL server that is down or refusing raises on connect.
+# Exceptions that connecting to a PostgreSQL server that is down or refusing connections raises.
 POSTGRES_CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 async def redis_context(app: web.Application) -> AsyncIterator[None]:
-    """The Redis client connects on first use, so the API starts while Redis is down."""
+    """Create the Redis client. It connects on first use, so the API starts while Redis is down."""
     settings = app[SETTINGS]
-    redis = Redis.from_url(settings.redis_url, health_check_interval=30, socket_keepalive=True)
+    redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     app[REDIS] = redis
     app[JOB_STORE] = JobStore(redis, settings.stream_key, settings.consumer_group)
     yield
@@ -60,7 +60,9 @@ async def catalog_context(app: web.Application) -> AsyncIterator[None]:
     try:
         await cache.refresh(app[DB_POOL])
     except POSTGRES_CONNECT_ERRORS as error:
-        log.error("catalog_unavailable_at_start", error=repr(error), states=len(cache.current.states))
+        log.error(
+            "catalog_unavailable_at_start", error=repr(error), states=len(cache.current.states)
+        )
     task = asyncio.create_task(cache.refresh_forever(app[DB_POOL]))
     yield
     task.cancel()

@@ -40,7 +40,7 @@ def _unauthorized(error: str) -> ApiError:
 
 
 def extract_token(header: str | None) -> str:
-    """Return the token of an `Authorization: Bearer <token>` header; 401 when absent or malformed."""
+    """Return the token of an `Authorization: Bearer <token>` header, or 401 when it is missing."""
     if not header:
         raise _unauthorized("token_required")
     scheme, _, token = header.strip().partition(" ")
@@ -59,7 +59,7 @@ def _verification_key(algorithm: str, settings: Settings) -> str:
 
 
 def _token_algorithm(token: str, settings: Settings) -> str:
-    """The token's `alg` when it is one of the configured algorithms; `none` and others get 401."""
+    """Return the token's `alg` if it is a configured algorithm; `none` and any other get 401."""
     algorithm = jwt.get_unverified_header(token).get("alg")
     if algorithm not in settings.jwt_algorithms:
         log.info("token_rejected", reason="algorithm_not_allowed", algorithm=str(algorithm)[:16])
@@ -94,7 +94,7 @@ def decode_token(token: str, settings: Settings) -> dict[str, Any]:
 
 
 def _parse_user_id(value: object) -> int | None:
-    """A positive bigint given as a number or a string of at most 19 ASCII digits; None otherwise."""
+    """Return a positive bigint given as a number or as at most 19 ASCII digits, else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -107,7 +107,7 @@ def _parse_user_id(value: object) -> int | None:
 
 
 def _parse_roles(value: object) -> frozenset[str]:
-    """A list of role names (or a single name), lower-cased; anything else means no role."""
+    """Return the lower-cased role names of a list or a single name; other values give none."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
@@ -116,7 +116,7 @@ def _parse_roles(value: object) -> frozenset[str]:
 
 
 def caller_from_claims(claims: dict[str, Any]) -> Caller:
-    """Read the user id from `sub`, or `data.id` as the original PHP system issued it, and the roles."""
+    """Read the user id from `sub` (or `data.id`, as the original PHP system set it) and the roles."""
     data = claims.get("data")
     if not isinstance(data, dict):
         data = {}

@@ -41,7 +41,7 @@ DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class ApiError(Exception):
-    """An error answered to the caller: status, error code, message key and extra body fields."""
+    """An error returned to the caller: status, error code, message key and extra body fields."""
 
     def __init__(
         self,
@@ -62,11 +62,17 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def to_response(self, language: Language) -> web.Response:
-        body = ErrorBody(error=self.error, message=message(self.message_key, language, **self.values), **self.extra)
+        body = ErrorBody(
+            error=self.error,
+            message=message(self.message_key, language, **self.values),
+            **self.extra,
+        )
         return json_response(body.body(), status=self.status, headers=self.headers)
 
 
-def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    body: object, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     """Serialise with orjson, several times faster than the json module for large bodies."""
     return web.Response(
         body=orjson.dumps(body),
@@ -76,8 +82,10 @@ def json_response(body: object, status: int = 200, headers: dict[str, str] | Non
     )
 
 
-def model_response(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """Answer with a response model, the same one the OpenAPI document describes."""
+def model_response(
+    model: BaseModel, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """Return a response model's body, the model that the OpenAPI document describes."""
     body = model.body() if isinstance(model, ResponseBody) else model.model_dump(mode="json")
     return json_response(body, status=status, headers=headers)
 
@@ -97,7 +105,7 @@ def service_unavailable() -> ApiError:
 
 
 def from_http_exception(error: web.HTTPException, max_body_bytes: int | None) -> ApiError:
-    """Translate aiohttp's own errors (unknown route, wrong method, oversized body) to the contract's shape."""
+    """Translate aiohttp's errors (unknown route, wrong method, oversized body) to the contract."""
     if isinstance(error, web.HTTPMethodNotAllowed):
         allowed = sorted(error.allowed_methods)
         return ApiError(
@@ -111,15 +119,17 @@ def from_http_exception(error: web.HTTPException, max_body_bytes: int | None) ->
         return ApiError(404, "not_found")
     if error.status == 413:
         limit = max_body_bytes or 0
-        return ApiError(413, "payload_too_large", values={"limit": limit}, extra={"max_bytes": limit})
+        return ApiError(
+            413, "payload_too_large", values={"limit": limit}, extra={"max_bytes": limit}
+        )
     if error.status >= 500:
         return ApiError(500, "internal_error")
     return ApiError(error.status, "bad_request")
 
 
 def _request_id(request: web.Request) -> str:
-    given = request.headers.get("X-Request-ID", "")
-    return given if REQUEST_ID_PATTERN.fullmatch(given) else secrets.token_hex(8)
+    sent_id = request.headers.get("X-Request-ID", "")
+    return sent_id if REQUEST_ID_PATTERN.fullmatch(sent_id) else secrets.token_hex(8)
 
 
 def error_middleware(max_body_bytes: int | None = None) -> Handler:
@@ -142,7 +152,12 @@ def error_middleware(max_body_bytes: int | None = None) -> Handler:
         except web.HTTPException as error:
             response = _http_exception_response(error, max_body_bytes, language)
         except DEPENDENCY_ERRORS as error:
-            log.error("dependency_unavailable", request_id=request_id, path=request.path, error=repr(error))
+            log.error(
+                "dependency_unavailable",
+                request_id=request_id,
+                path=request.path,
+                error=repr(error),
+            )
             response = service_unavailable().to_response(language)
         except Exception:
             log.exception("request_failed", request_id=request_id, path=request.path)
@@ -165,7 +180,7 @@ def error_middleware(max_body_bytes: int | None = None) -> Handler:
 def _http_exception_response(
     error: web.HTTPException, max_body_bytes: int | None, language: Language
 ) -> web.StreamResponse:
-    """Redirects and other non-errors pass through; errors get the contract's body."""
+    """Pass redirects and other non-errors through, and render errors in the contract's body."""
     if error.status < 400:
         return error
     return from_http_exception(error, max_body_bytes).to_response(language)

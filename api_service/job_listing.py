@@ -1,8 +1,8 @@
 """The job listing: a user's kept jobs (every job for admins), newest first, a page at a time.
 
 Jobs are indexed in Redis sorted sets scored by creation time in milliseconds. A cursor is the
-score and id of the last job of a page, so pages stay stable while new jobs arrive; jobs created
-in the same millisecond are ordered by id, as Redis orders equal scores.
+score and id of the last job of a page, so pages stay stable while new jobs arrive. Jobs created
+in the same millisecond are ordered by id, because Redis orders equal scores that way.
 """
 
 import re
@@ -18,8 +18,8 @@ log = get_logger(__name__)
 
 CURSOR_PATTERN = re.compile(r"([0-9]{1,16}):(bulk_[0-9a-f]{8,64}_[0-9]{1,12})")
 BATCH = 100
-# Index entries examined per request, so that a status filter matching few jobs cannot make one
-# request walk a whole index; the page then ends early and its cursor continues the walk.
+# Maximum index entries examined per request, so that a status filter matching few jobs cannot
+# make one request walk a whole index. The page then ends early and its cursor continues the walk.
 SCAN_MAX = 2000
 
 LISTING_FIELDS = (
@@ -69,22 +69,28 @@ def _cursors(reply: list[tuple[bytes, float]]) -> list[Cursor]:
     return [Cursor(int(score), member.decode()) for member, score in reply]
 
 
-async def _entries_after(redis: Redis, index: str, cursor: Cursor | None, count: int) -> list[Cursor]:
+async def _entries_after(
+    redis: Redis, index: str, cursor: Cursor | None, count: int
+) -> list[Cursor]:
     """Up to `count` index entries after `cursor`, newest first."""
     if cursor is None:
-        reply = await redis.zrevrangebyscore(index, "+inf", "-inf", start=0, num=count, withscores=True)
+        reply = await redis.zrevrangebyscore(
+            index, "+inf", "-inf", start=0, num=count, withscores=True
+        )
         return _cursors(reply)
 
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zrevrangebyscore(index, cursor.score, cursor.score, withscores=True)
-        pipe.zrevrangebyscore(index, f"({cursor.score}", "-inf", start=0, num=count, withscores=True)
+        pipe.zrevrangebyscore(
+            index, f"({cursor.score}", "-inf", start=0, num=count, withscores=True
+        )
         same_ms, older = await pipe.execute()
     later_ties = [entry for entry in _cursors(same_ms) if entry.job_id < cursor.job_id]
     return (later_ties + _cursors(older))[:count]
 
 
 async def _read_jobs(redis: Redis, entries: list[Cursor]) -> list[dict[str, str] | None]:
-    """The listing fields of each job; None for a job whose hash has expired."""
+    """Read the listing fields of each job, or None for a job whose hash has expired."""
     async with redis.pipeline(transaction=False) as pipe:
         for entry in entries:
             pipe.hmget(keys.job(entry.job_id), LISTING_FIELDS)
@@ -95,14 +101,22 @@ async def _read_jobs(redis: Redis, entries: list[Cursor]) -> list[dict[str, str]
         if values[0] is None:
             jobs.append(None)
             continue
-        jobs.append({name: value.decode() for name, value in zip(LISTING_FIELDS, values, strict=True) if value})
+        jobs.append(
+            {
+                name: value.decode()
+                for name, value in zip(LISTING_FIELDS, values, strict=True)
+                if value
+            }
+        )
     return jobs
 
 
-async def list_page(redis: Redis, index: str, cursor: Cursor | None, limit: int, status: str | None) -> JobPage:
+async def list_page(
+    redis: Redis, index: str, cursor: Cursor | None, limit: int, status: str | None
+) -> JobPage:
     """One page of at most `limit` jobs after `cursor`, filtered by `status` when given.
 
-    One job beyond the page is looked for, so the last page answers `next_cursor: null`.
+    One job beyond the page is looked for, so the last page returns `next_cursor: null`.
     """
     found: list[tuple[Cursor, dict[str, str]]] = []
     position = cursor
@@ -114,7 +128,11 @@ async def list_page(redis: Redis, index: str, cursor: Cursor | None, limit: int,
         scanned += len(entries)
 
         jobs = await _read_jobs(redis, entries)
-        await _drop_expired(redis, index, [entry.job_id for entry, job in zip(entries, jobs, strict=True) if job is None])
+        await _drop_expired(
+            redis,
+            index,
+            [entry.job_id for entry, job in zip(entries, jobs, strict=True) if job is None],
+        )
         for entry, job in zip(entries, jobs, strict=True):
             position = entry
             if job is None or (status is not None and job["status"] != status):

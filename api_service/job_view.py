@@ -1,4 +1,4 @@
-"""Rendering of a stored job (its Redis hash, or its PostgreSQL summary) as the contract's bodies."""
+"""Rendering of a stored job (its Redis hash or its PostgreSQL summary) as the contract's bodies."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -24,7 +24,9 @@ def parse_failure(entry: str) -> tuple[int, str]:
 
 def render_failures(entries: list[str], language: Language) -> list[LeadFailure]:
     failures = (parse_failure(entry) for entry in entries)
-    return [LeadFailure(lead_id=lead_id, error=lead_error(code, language)) for lead_id, code in failures]
+    return [
+        LeadFailure(lead_id=lead_id, error=lead_error(code, language)) for lead_id, code in failures
+    ]
 
 
 def _count(fields: dict[str, str], name: str) -> int:
@@ -32,7 +34,7 @@ def _count(fields: dict[str, str], name: str) -> int:
 
 
 def summary_fields(fields: dict[str, str], zone: ZoneInfo) -> dict[str, object]:
-    """The fields shared by every job body; processed_leads is successful + failed by construction."""
+    """Return the fields shared by every job body; processed_leads is successful + failed."""
     total = _count(fields, "total_leads")
     successful = _count(fields, "successful_leads")
     failed = _count(fields, "failed_leads")
@@ -60,7 +62,7 @@ def summary_fields(fields: dict[str, str], zone: ZoneInfo) -> dict[str, object]:
 
 
 def render_summary(fields: dict[str, str], zone: ZoneInfo) -> JobSummary:
-    """A job's entry in the job listing: counts and timestamps, no failure details."""
+    """Render a job's entry in the job listing: counts and timestamps, no failure details."""
     return JobSummary.model_validate(summary_fields(fields, zone))
 
 
@@ -73,7 +75,7 @@ def render_job(
     inline_limit: int,
     failures_url: str,
 ) -> JobProgress:
-    """The progress body, with at most `inline_limit` failures inline and a link to the rest."""
+    """Render the progress body with at most `inline_limit` failures inline and a link to the rest."""
     body = summary_fields(fields, zone)
     body["failed_details"] = render_failures(failures[:inline_limit], language)
     if _count(fields, "failed_leads") > inline_limit:

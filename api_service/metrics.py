@@ -51,9 +51,13 @@ class ApiMetrics:
                 buckets=LATENCY_BUCKETS_S,
                 registry=registry,
             ),
-            jobs_accepted=Counter("crm_api_jobs_accepted", "Bulk jobs accepted (202).", registry=registry),
+            jobs_accepted=Counter(
+                "crm_api_jobs_accepted", "Bulk jobs accepted (202).", registry=registry
+            ),
             leads_accepted=Counter(
-                "crm_api_leads_accepted", "Distinct lead ids in accepted bulk jobs.", registry=registry
+                "crm_api_leads_accepted",
+                "Distinct lead ids in accepted bulk jobs.",
+                registry=registry,
             ),
         )
 
@@ -62,7 +66,7 @@ METRICS = web.AppKey("metrics", ApiMetrics)
 
 
 def route_label(request: web.Request) -> str:
-    """The canonical path of the matched route, or a fixed label for unknown paths."""
+    """Return the canonical path of the matched route, or a fixed label for unknown paths."""
     resource = request.match_info.route.resource
     if resource is None:
         return UNMATCHED_ROUTE
@@ -70,7 +74,7 @@ def route_label(request: web.Request) -> str:
 
 
 def _accepted_leads(response: web.StreamResponse) -> int:
-    """`total_leads` of a 202 job body, the one place the accepted count is known."""
+    """Return `total_leads` of a 202 job body, the only place where the accepted count is known."""
     body = response.body if isinstance(response, web.Response) else None
     if not isinstance(body, bytes):
         return 0
@@ -83,7 +87,7 @@ def _accepted_leads(response: web.StreamResponse) -> int:
 
 
 def metrics_middleware(metrics: ApiMetrics, submit_route: str) -> Handler:
-    """Count and time every answered request; count jobs and leads accepted by `submit_route`."""
+    """Count and time every request, and count the jobs and leads that `submit_route` accepts."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -94,7 +98,11 @@ def metrics_middleware(metrics: ApiMetrics, submit_route: str) -> Handler:
         method = request.method if request.method in KNOWN_METHODS else "OTHER"
         metrics.requests.labels(method, route, str(response.status)).inc()
         metrics.latency.labels(method, route).observe(time.perf_counter() - started)
-        if route == submit_route and response.status == 202 and REPLAY_HEADER not in response.headers:
+        if (
+            route == submit_route
+            and response.status == 202
+            and REPLAY_HEADER not in response.headers
+        ):
             metrics.jobs_accepted.inc()
             metrics.leads_accepted.inc(_accepted_leads(response))
         return response

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of the API, generated from the pydantic models the handlers answer with.
+"""The OpenAPI 3.1 document of the API, generated from the pydantic models that the handlers return.
 
 Paths are relative to the one server URL, which is API_PREFIX, so the document stays valid
 behind any prefix. Error responses name the codes each status can carry, with a Spanish example.
@@ -106,19 +106,29 @@ def error_response(
     model: type[BaseModel] = models.ErrorBody,
     headers: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An error response whose `error` is one of `codes`, with the first code as its example."""
+    """Describe an error response whose `error` is one of `codes`; the first code is the example."""
     codes = codes or ERROR_CODES[status]
     response: dict[str, Any] = {
         "description": f"{description} Codes: {', '.join(codes)}.",
-        "content": {"application/json": {"schema": _error_schema(model, codes), "example": _example(codes[0])}},
+        "content": {
+            "application/json": {
+                "schema": _error_schema(model, codes),
+                "example": _example(codes[0]),
+            }
+        },
     }
     if headers:
         response["headers"] = headers
     return response
 
 
-def json_response(description: str, schema: dict[str, Any], headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+def json_response(
+    description: str, schema: dict[str, Any], headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
     if headers:
         response["headers"] = headers
     return response
@@ -133,12 +143,17 @@ def parameter_ref(name: str) -> dict[str, str]:
 
 
 def common_errors(*, authenticated: bool = True) -> dict[str, Any]:
-    """The errors any endpoint under /api/crm can answer."""
+    """Describe the errors that any endpoint under /api/crm can return."""
     retry = {"Retry-After": header_ref("RetryAfter")}
     errors: dict[str, Any] = {
-        "500": error_response(500, "Unexpected failure; the details are logged with the request id."),
+        "500": error_response(
+            500, "Unexpected failure; the details are logged with the request id."
+        ),
         "503": error_response(
-            503, "Redis or PostgreSQL is unreachable; retry later.", model=models.RetryLaterError, headers=retry
+            503,
+            "Redis or PostgreSQL is unreachable; retry later.",
+            model=models.RetryLaterError,
+            headers=retry,
         ),
     }
     if authenticated:
@@ -147,7 +162,9 @@ def common_errors(*, authenticated: bool = True) -> dict[str, Any]:
             "Missing, malformed, expired or wrongly signed token.",
             headers={"WWW-Authenticate": header_ref("WWWAuthenticate")},
         )
-        errors["403"] = error_response(403, "The token carries neither the admin nor the cliente role.")
+        errors["403"] = error_response(
+            403, "The token carries neither the admin nor the cliente role."
+        )
     return errors
 
 
@@ -155,11 +172,15 @@ def bulk_errors() -> dict[str, Any]:
     """Errors of both bulk endpoints besides the common ones."""
     return {
         "400": error_response(
-            400, "The body was rejected; the message names the problem.", codes=BODY_ERRORS,
+            400,
+            "The body was rejected; the message names the problem.",
+            codes=BODY_ERRORS,
             model=models.BadRequestError,
         ),
         "413": error_response(
-            413, "The body or the number of ids exceeds its limit.", model=models.PayloadTooLargeError
+            413,
+            "The body or the number of ids exceeds its limit.",
+            model=models.PayloadTooLargeError,
         ),
         "429": error_response(
             429,
@@ -211,7 +232,9 @@ def sync_operation(settings: Settings) -> dict[str, Any]:
         "requestBody": _bulk_body(),
         "responses": {
             "200": json_response("Every lead changed.", ref(models.SyncResult)),
-            "207": json_response("Some leads changed; failed_leads names the others.", ref(models.SyncResult)),
+            "207": json_response(
+                "Some leads changed; failed_leads names the others.", ref(models.SyncResult)
+            ),
             **errors,
             **common_errors(),
         },
@@ -222,7 +245,9 @@ def _bulk_body() -> dict[str, Any]:
     example = {"lead_ids": [1, 2, 3], "estado": "aprobado", "observaciones": "Campaña de enero"}
     return {
         "required": True,
-        "content": {"application/json": {"schema": ref(models.BulkStatusRequest), "example": example}},
+        "content": {
+            "application/json": {"schema": ref(models.BulkStatusRequest), "example": example}
+        },
     }
 
 
@@ -233,21 +258,39 @@ def list_operation() -> dict[str, Any]:
         "security": BEARER,
         "parameters": [
             parameter_ref("AcceptLanguage"),
-            _query("status", {"type": "string", "enum": list(models.JOB_STATUSES)}, "Only jobs in this status."),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Jobs per page."),
+            _query(
+                "status",
+                {"type": "string", "enum": list(models.JOB_STATUSES)},
+                "Only jobs in this status.",
+            ),
+            _query(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                "Jobs per page.",
+            ),
             _query("cursor", {"type": "string"}, "The next_cursor of the previous page."),
         ],
         "responses": {
             "200": json_response("A page of jobs.", ref(models.JobList)),
-            "400": error_response(400, "A query parameter was rejected.", codes=("invalid_query",),
-                                  model=models.BadRequestError),
+            "400": error_response(
+                400,
+                "A query parameter was rejected.",
+                codes=("invalid_query",),
+                model=models.BadRequestError,
+            ),
             **common_errors(),
         },
     }
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 def job_operation() -> dict[str, Any]:
@@ -286,13 +329,25 @@ def failures_operation() -> dict[str, Any]:
         "security": BEARER,
         "parameters": [
             parameter_ref("AcceptLanguage"),
-            _query("offset", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0}, "Skip this many."),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "Failures per page."),
+            _query(
+                "offset",
+                {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
+                "Skip this many.",
+            ),
+            _query(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                "Failures per page.",
+            ),
         ],
         "responses": {
             "200": json_response("A page of failures.", ref(models.JobFailures)),
-            "400": error_response(400, "A query parameter was rejected.", codes=("invalid_query",),
-                                  model=models.BadRequestError),
+            "400": error_response(
+                400,
+                "A query parameter was rejected.",
+                codes=("invalid_query",),
+                model=models.BadRequestError,
+            ),
             "404": error_response(404, "No such job, or a job of another user."),
             **common_errors(),
         },
@@ -301,8 +356,14 @@ def failures_operation() -> dict[str, Any]:
 
 def operations_paths() -> dict[str, Any]:
     """Probes, metrics and this document: public, no token."""
-    text = {"description": "Prometheus text exposition.", "content": {"text/plain": {"schema": {"type": "string"}}}}
-    document = {"description": "This document.", "content": {"application/json": {"schema": {"type": "object"}}}}
+    text = {
+        "description": "Prometheus text exposition.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+    document = {
+        "description": "This document.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
     not_ready = error_response(
         503,
         "A dependency is unreachable; `unreachable` names it.",
@@ -311,10 +372,16 @@ def operations_paths() -> dict[str, Any]:
         headers={"Retry-After": header_ref("RetryAfter")},
     )
     return {
-        "/healthz": {"get": _public("healthz", "The process is alive", json_response("Alive.", ref(models.Health)))},
+        "/healthz": {
+            "get": _public(
+                "healthz", "The process is alive", json_response("Alive.", ref(models.Health))
+            )
+        },
         "/readyz": {
             "get": _public(
-                "readyz", "Redis and PostgreSQL are reachable", json_response("Ready.", ref(models.Readiness)),
+                "readyz",
+                "Redis and PostgreSQL are reachable",
+                json_response("Ready.", ref(models.Readiness)),
                 {"503": not_ready},
             )
         },
@@ -339,8 +406,8 @@ def components(settings: Settings) -> dict[str, Any]:
                 "scheme": "bearer",
                 "bearerFormat": "JWT",
                 "description": (
-                    f"Algorithms: {', '.join(settings.jwt_algorithms)}. `exp` is required; the user id is "
-                    "`sub` (or `data.id`) and `roles` must include admin or cliente."
+                    f"Algorithms: {', '.join(settings.jwt_algorithms)}. `exp` is required. "
+                    "The user id is `sub` (or `data.id`) and `roles` must include admin or cliente."
                 ),
             }
         },
@@ -350,16 +417,24 @@ def components(settings: Settings) -> dict[str, Any]:
                 "in": "header",
                 "required": False,
                 "schema": {"type": "string"},
-                "description": "Messages are Spanish unless English is preferred, e.g. `en` or `es;q=0.5, en;q=0.9`.",
+                "description": (
+                    "Messages are Spanish unless English is preferred, e.g. `en` or "
+                    "`es;q=0.5, en;q=0.9`."
+                ),
             },
             "IdempotencyKey": {
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 255,
+                    "pattern": "^[ -~]+$",
+                },
                 "description": (
-                    "Printable ASCII. Replays within 24 h return the first job's response; the same key "
-                    "with another body gets 422."
+                    "Printable ASCII. Replays within 24 h return the first job's response. "
+                    "The same key with another body gets 422."
                 ),
             },
             "JobId": {
@@ -370,7 +445,11 @@ def components(settings: Settings) -> dict[str, Any]:
             },
         },
         "headers": {
-            "Location": {"required": True, "schema": {"type": "string"}, "description": "The job's status URL."},
+            "Location": {
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "The job's status URL.",
+            },
             "RetryAfter": {
                 "required": True,
                 "schema": {"type": "string", "pattern": "^[0-9]+$"},
@@ -379,7 +458,10 @@ def components(settings: Settings) -> dict[str, Any]:
             "IdempotentReplayed": {
                 "required": False,
                 "schema": {"type": "string", "enum": ["true"]},
-                "description": "Present when this is the first job's response again, for a repeated Idempotency-Key.",
+                "description": (
+                    "Present when the response is the first job's, sent again for a repeated "
+                    "Idempotency-Key."
+                ),
             },
             "WWWAuthenticate": {
                 "required": True,
@@ -396,13 +478,17 @@ def api_paths(settings: Settings) -> dict[str, Any]:
         "/api/crm/leads/bulk-status-async": {"post": submit_operation(settings)},
         "/api/crm/leads/bulk-status": {"post": sync_operation(settings)},
         "/api/crm/jobs": {"get": list_operation()},
-        "/api/crm/jobs/{job_id}": {"parameters": job_id, "get": job_operation(), "delete": cancel_operation()},
+        "/api/crm/jobs/{job_id}": {
+            "parameters": job_id,
+            "get": job_operation(),
+            "delete": cancel_operation(),
+        },
         "/api/crm/jobs/{job_id}/failures": {"parameters": job_id, "get": failures_operation()},
     }
 
 
 def build_document(settings: Settings) -> dict[str, Any]:
-    """The whole document for these settings (prefix, limits and algorithms appear in it)."""
+    """Build the whole document for these settings, which set its prefix, limits and algorithms."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -410,9 +496,10 @@ def build_document(settings: Settings) -> dict[str, Any]:
             "version": __version__,
             "description": (
                 "Changes the status (estado) of many leads at once. Every error body is "
-                '`{"success": false, "error": <code>, "message": <text>}` plus named fields; messages are '
-                "Spanish by default and English with `Accept-Language: en`. Unknown paths answer 404 "
-                "(not_found) and wrong methods 405 (method_not_allowed, with an Allow header) in that shape."
+                '`{"success": false, "error": <code>, "message": <text>}` plus named fields. '
+                "Messages are Spanish by default and English with `Accept-Language: en`. Unknown "
+                "paths get 404 (not_found) and wrong methods 405 (method_not_allowed, with an Allow "
+                "header) in that shape."
             ),
         },
         "servers": [{"url": settings.normalized_prefix or "/"}],

@@ -12,23 +12,27 @@ DIGITS = re.compile(r"[0-9]{1,10}")
 
 
 def invalid_query(parameter: str, message_key: str, **values: object) -> ApiError:
-    return ApiError(400, "invalid_query", message_key, values=values, extra={"parameter": parameter})
+    return ApiError(
+        400, "invalid_query", message_key, values=values, extra={"parameter": parameter}
+    )
 
 
 def int_query(request: web.Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
-    """An integer parameter within [minimum, maximum]; `default` when absent or empty."""
+    """Return an integer parameter within [minimum, maximum], or `default` when absent or empty."""
     raw = request.query.get(name, "")
     if raw == "":
         return default
 
     value = int(raw) if DIGITS.fullmatch(raw) else None
     if value is None or not minimum <= value <= maximum:
-        raise invalid_query(name, "invalid_query_integer", name=name, minimum=minimum, maximum=maximum)
+        raise invalid_query(
+            name, "invalid_query_integer", name=name, minimum=minimum, maximum=maximum
+        )
     return value
 
 
 def status_query(request: web.Request) -> str | None:
-    """The `status` filter: one of the job statuses, or None when absent or empty."""
+    """Return the `status` filter: one of the job statuses, or None when absent or empty."""
     raw = request.query.get("status", "")
     if raw == "":
         return None

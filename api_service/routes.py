@@ -9,7 +9,11 @@ SUBMIT_PATH = f"{API_BASE}/leads/bulk-status-async"
 
 
 def setup_routes(app: web.Application, prefix: str) -> None:
-    """The job endpoints under `<prefix>/api/crm`; operations endpoints at the root and under the prefix."""
+    """Add the job endpoints under `<prefix>/api/crm`.
+
+    The operations endpoints (probes, metrics, the OpenAPI document) are served at the root and,
+    when a prefix is set, under it too.
+    """
     base = f"{prefix}{API_BASE}"
     app.router.add_post(f"{prefix}{SUBMIT_PATH}", bulk.submit_bulk_job)
     app.router.add_post(f"{base}/leads/bulk-status", bulk.update_leads_now)

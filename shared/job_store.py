@@ -12,6 +12,15 @@ from importlib import resources
 from redis.asyncio import Redis
 
 from shared import keys
+from shared.job_submission import (
+    EnqueueResult,
+    IdempotencyClaim,
+    NewJob,
+    RateLimits,
+    enqueue_args,
+    enqueue_keys,
+    parse_enqueue_reply,
+)
 
 LUA_FOLDER = resources.files("shared") / "lua"
 
@@ -19,22 +28,6 @@ LUA_FOLDER = resources.files("shared") / "lua"
 def load_lua(name: str) -> str:
     """Read one of the Lua scripts kept beside this module, one file per atomic step."""
     return (LUA_FOLDER / f"{name}.lua").read_text(encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class NewJob:
-    """A validated job ready to enqueue; `chunks` holds comma-separated lead ids per chunk."""
-
-    job_id: str
-    user_id: int
-    is_admin: bool
-    estado: str
-    observaciones: str | None
-    history_text: str
-    total_leads: int
-    duplicates_removed: int
-    chunks: list[str]
-    created_at: float
 
 
 @dataclass(frozen=True)
@@ -60,30 +53,14 @@ class JobStore:
         self._record_replay = redis.register_script(load_lua("record_replay"))
         self._cancel = redis.register_script(load_lua("cancel_job"))
 
-    async def enqueue(self, job: NewJob) -> int:
-        """Write the job hash and all its chunk entries atomically; return its request sequence."""
-        script_keys = [
-            self.stream_key,
-            keys.REQUEST_SEQ,
-            keys.job(job.job_id),
-            keys.user_jobs(job.user_id),
-            keys.ALL_JOBS,
-            keys.user_pending_jobs(job.user_id),
-        ]
-        args: list[str | int | float] = [
-            job.job_id,
-            job.user_id,
-            int(job.is_admin),
-            job.estado,
-            job.observaciones or "",
-            job.history_text,
-            job.total_leads,
-            repr(job.created_at),
-            job.duplicates_removed,
-            "",
-            *job.chunks,
-        ]
-        return int(await self._enqueue(keys=script_keys, args=args))
+    async def enqueue(
+        self, job: NewJob, limits: RateLimits, claim: IdempotencyClaim | None = None
+    ) -> EnqueueResult:
+        """Replay an idempotent request, reject one over a rate limit, or write the job hash and
+        all its chunk entries, in one atomic step (see enqueue_job.lua)."""
+        script_keys = enqueue_keys(job, limits, claim, self.stream_key)
+        reply = await self._enqueue(keys=script_keys, args=enqueue_args(job, limits, claim))
+        return parse_enqueue_reply(reply)
 
     async def next_request_seq(self) -> int:
         """Take a sequence number for a request applied outside the stream (the sync endpoint)."""

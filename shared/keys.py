@@ -14,9 +14,13 @@ REQUEST_SEQ = "crm:request_seq"
 ALL_JOBS = "crm:jobs"
 
 
+# Prefix of the job hashes; the enqueue script reads the pending jobs' hashes through it.
+JOB_PREFIX = "crm:job:"
+
+
 def job(job_id: str) -> str:
     """Hash with a job's parameters, status, counters and timestamps."""
-    return f"crm:job:{job_id}"
+    return f"{JOB_PREFIX}{job_id}"
 
 
 def job_chunks(job_id: str) -> str:
@@ -35,12 +39,28 @@ def user_jobs(user_id: int) -> str:
 
 
 def user_pending_jobs(user_id: int) -> str:
-    """Set of one user's queued or processing job ids, for the pending-jobs rate limit."""
+    """Set of one user's queued or processing job ids, for the pending-jobs rate limit.
+
+    Enqueue adds a job and the record of its last chunk removes it. The enqueue script also
+    drops members whose hash is gone or no longer queued or processing, so the set stays bounded.
+    """
     return f"crm:user:{user_id}:pending"
 
 
+def user_daily_usage(user_id: int, day: str) -> str:
+    """Hash of the jobs and leads one user submitted on `day` (YYYYMMDD in the configured zone),
+    for the per-day rate limits. It expires once the day is over."""
+    return f"crm:user:{user_id}:usage:{day}"
+
+
+def user_cooldown(user_id: int) -> str:
+    """String holding a user's last job id, expiring when the cooldown between jobs ends."""
+    return f"crm:user:{user_id}:cooldown"
+
+
 def idempotency(user_id: int, key_digest: str) -> str:
-    """String holding the job id first created with an Idempotency-Key; expires after 24 hours."""
+    """Hash with the job first created with an Idempotency-Key, the digest of its request and the
+    record of its 202 response. It expires after IDEMPOTENCY_TTL_S (24 hours)."""
     return f"crm:idem:{user_id}:{key_digest}"
 
 

@@ -75,6 +75,14 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "es": "Límite de {limit} superado; reintenta en {retry_after} segundos",
         "en": "Limit of {limit} exceeded; retry in {retry_after} seconds",
     },
+    "rate_limit_pending_jobs": {"es": "{limit} jobs pendientes", "en": "{limit} pending jobs"},
+    "rate_limit_jobs_per_day": {"es": "{limit} jobs por día", "en": "{limit} jobs per day"},
+    "rate_limit_leads_per_day": {"es": "{limit} leads por día", "en": "{limit} leads per day"},
+    "rate_limit_cooldown": {"es": "un job cada {limit} segundos", "en": "one job every {limit} seconds"},
+    "invalid_idempotency_key": {
+        "es": "Idempotency-Key inválida: debe ser un solo valor de 1 a {limit} caracteres ASCII imprimibles",
+        "en": "Invalid Idempotency-Key: it must be one value of 1 to {limit} printable ASCII characters",
+    },
     "service_unavailable": {
         "es": "Servicio no disponible temporalmente; reintenta en {retry_after} segundos",
         "en": "Service temporarily unavailable; retry in {retry_after} seconds",

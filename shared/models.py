@@ -1,7 +1,7 @@
 """Request and response bodies of the API, as pydantic models.
 
 The handlers build their bodies with these models and the OpenAPI document is generated from
-them, so the document cannot drift from what the API answers.
+them, so the document cannot drift from what the API returns.
 """
 
 from typing import Annotated, Any, Literal, get_args
@@ -23,19 +23,19 @@ class ResponseBody(BaseModel):
 
     def body(self) -> dict[str, Any]:
         fields = type(self).model_fields
-        kept = {
+        present = {
             name: _wire(getattr(self, name))
             for name, field in fields.items()
             if getattr(self, name) is not None or field.is_required()
         }
-        kept.update(self.model_extra or {})
-        if "success" in kept:
-            kept = {"success": kept.pop("success"), **kept}
-        return kept
+        present.update(self.model_extra or {})
+        if "success" in present:
+            present = {"success": present.pop("success"), **present}
+        return present
 
 
 def _wire(value: object) -> object:
-    """A field value as sent: nested response bodies drop their unset optional fields too."""
+    """Convert a field value for the wire, dropping unset optional fields of nested bodies too."""
     if isinstance(value, ResponseBody):
         return value.body()
     if isinstance(value, BaseModel):
@@ -72,7 +72,9 @@ class JobAccepted(ResponseBody):
     check_status_url: str
     duplicates_removed: int | None = None
     valid_leads_count: int | None = None
-    error_rate: str | None = Field(default=None, description='Share of leads expected to fail, e.g. "20.0%".')
+    error_rate: str | None = Field(
+        default=None, description='Share of leads expected to fail, e.g. "20.0%".'
+    )
     validation_warnings: list[LeadFailure] | None = None
 
 
@@ -87,17 +89,23 @@ class JobSummary(ResponseBody):
     processed_leads: int
     successful_leads: int
     failed_leads: int
-    cancelled_leads: int | None = Field(default=None, description="Leads skipped by a cancellation.")
+    cancelled_leads: int | None = Field(
+        default=None, description="Leads skipped by a cancellation."
+    )
     progress_percent: float
     created_at: Timestamp
     started_at: Timestamp | None
     completed_at: Timestamp | None
-    error_message: str | None = Field(default=None, description="Why a failed job could not be done.")
+    error_message: str | None = Field(
+        default=None, description="Why a failed job could not be done."
+    )
 
 
 class JobProgress(JobSummary):
     success: Literal[True] = True
-    failed_details: list[LeadFailure] = Field(description="Failed leads, capped inline; see failed_details_url.")
+    failed_details: list[LeadFailure] = Field(
+        description="Failed leads, capped inline; see failed_details_url."
+    )
     failed_details_truncated: bool | None = None
     failed_details_url: str | None = None
 
@@ -109,7 +117,9 @@ class JobCancelled(JobProgress):
 class JobList(ResponseBody):
     success: Literal[True] = True
     jobs: list[JobSummary] = Field(description="Newest first.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last one."
+    )
 
 
 class JobFailures(ResponseBody):
@@ -166,12 +176,18 @@ class BadRequestError(ErrorBody):
     """A rejected body or parameter; which named fields appear depends on `error`."""
 
     estados_validos: list[str] | None = Field(default=None, description="With invalid_estado.")
-    invalid_values: list[InvalidValue] | None = Field(default=None, description="With invalid_lead_ids.")
-    received: int | None = Field(default=None, description="With too_many_leads: distinct ids received.")
+    invalid_values: list[InvalidValue] | None = Field(
+        default=None, description="With invalid_lead_ids."
+    )
+    received: int | None = Field(
+        default=None, description="With too_many_leads: distinct ids received."
+    )
     max_leads: int | None = None
     max_chars: int | None = None
     repeated_key: str | None = None
-    parameter: str | None = Field(default=None, description="With invalid_query: the parameter rejected.")
+    parameter: str | None = Field(
+        default=None, description="With invalid_query: the parameter rejected."
+    )
 
 
 class PayloadTooLargeError(ErrorBody):

@@ -3,21 +3,23 @@
 import secrets
 import time
 
-import asyncpg
 from aiohttp import web
 
+from api_service.accepted_job import AcceptedJob
 from api_service.appkeys import CATALOG, DB_POOL, JOB_STORE, SETTINGS
 from api_service.auth import Caller, get_caller
-from api_service.errors import REQUEST_ID, ApiError, json_response, request_language
-from api_service.request_body import BulkRequest, parse_json_object, read_body, validate_bulk_request
-from shared.job_store import NewJob
-from shared.lead_repository import FORBIDDEN, NOT_FOUND, BatchRequest, apply_batch
+from api_service.errors import REQUEST_ID, ApiError, model_response, request_language
+from api_service.idempotency import idempotency_claim, read_idempotency_key
+from api_service.prevalidation import prevalidate
+from api_service.rate_limits import RateLimitExceeded, limits_now
+from api_service.request_body import BulkRequest, parse_bulk_body
+from shared.job_submission import EnqueueResult, NewJob, encode_chunks
+from shared.lead_repository import BatchOutcome, BatchRequest, apply_batch
 from shared.logs import get_logger
 from shared.messages import Language, lead_error, message
+from shared.models import SyncLeadFailure, SyncResult
 
 log = get_logger(__name__)
-
-PREVALIDATE_SQL = "SELECT id, cliente_id FROM crm_leads WHERE id = ANY($1::bigint[])"
 
 
 def new_job_id(now: float) -> str:
@@ -25,69 +27,19 @@ def new_job_id(now: float) -> str:
     return f"bulk_{secrets.token_hex(8)}_{int(now)}"
 
 
-def split_chunks(lead_ids: list[int], chunk_size: int) -> list[str]:
-    """Comma-separated lead ids per chunk, the stream entry's compact encoding."""
-    return [",".join(map(str, lead_ids[start : start + chunk_size])) for start in range(0, len(lead_ids), chunk_size)]
-
-
-async def parse_bulk_request(request: web.Request, max_leads: int) -> BulkRequest:
+async def parse_bulk_request(request: web.Request) -> BulkRequest:
     settings = request.app[SETTINGS]
-    body = await read_body(request, settings.max_body_bytes)
-    data = parse_json_object(body)
-    return validate_bulk_request(data, request.app[CATALOG].current, max_leads, settings.observaciones_max_chars)
+    return await parse_bulk_body(
+        request,
+        request.app[CATALOG].current,
+        settings.max_body_bytes,
+        settings.max_leads_per_job,
+        settings.observaciones_max_chars,
+    )
 
 
-async def prevalidate(pool: asyncpg.Pool, caller: Caller, lead_ids: list[int]) -> list[tuple[int, str]]:
-    """Report the leads that will fail (missing, or of another client) with one query."""
-    rows = await pool.fetch(PREVALIDATE_SQL, lead_ids)
-    owners = {row["id"]: row["cliente_id"] for row in rows}
-
-    warnings = []
-    for lead_id in lead_ids:
-        if lead_id not in owners:
-            warnings.append((lead_id, NOT_FOUND))
-        elif not caller.is_admin and owners[lead_id] != caller.user_id:
-            warnings.append((lead_id, FORBIDDEN))
-    return warnings
-
-
-def accepted_body(
-    job: NewJob, status_url: str, warnings: list[tuple[int, str]], language: Language
-) -> dict[str, object]:
-    body: dict[str, object] = {
-        "success": True,
-        "job_id": job.job_id,
-        "status": "queued",
-        "total_leads": job.total_leads,
-        "message": message("job_queued", language),
-        "check_status_url": status_url,
-    }
-    if job.duplicates_removed:
-        body["duplicates_removed"] = job.duplicates_removed
-    if warnings:
-        count = len(warnings)
-        key = "job_queued_warning_one" if count == 1 else "job_queued_warning_many"
-        body["message"] = message(key, language, count=count)
-        body["valid_leads_count"] = job.total_leads - count
-        body["error_rate"] = f"{count / job.total_leads * 100:.1f}%"
-        body["validation_warnings"] = [
-            {"lead_id": lead_id, "error": lead_error(code, language)} for lead_id, code in warnings
-        ]
-    return body
-
-
-async def submit_bulk_job(request: web.Request) -> web.Response:
-    """POST /api/crm/leads/bulk-status-async: validate, enqueue in one atomic step, answer 202."""
-    settings = request.app[SETTINGS]
-    caller = get_caller(request)
-    bulk = await parse_bulk_request(request, settings.max_leads_per_job)
-
-    warnings: list[tuple[int, str]] = []
-    if len(bulk.lead_ids) <= settings.prevalidate_max_leads:
-        warnings = await prevalidate(request.app[DB_POOL], caller, bulk.lead_ids)
-
-    now = time.time()
-    job = NewJob(
+def new_job(bulk: BulkRequest, caller: Caller, chunk_size: int, now: float) -> NewJob:
+    return NewJob(
         job_id=new_job_id(now),
         user_id=caller.user_id,
         is_admin=caller.is_admin,
@@ -96,37 +48,106 @@ async def submit_bulk_job(request: web.Request) -> web.Response:
         history_text=bulk.history_text,
         total_leads=len(bulk.lead_ids),
         duplicates_removed=bulk.duplicates_removed,
-        chunks=split_chunks(bulk.lead_ids, settings.chunk_size),
+        chunks=encode_chunks(bulk.lead_ids, chunk_size),
         created_at=now,
     )
-    request_seq = await request.app[JOB_STORE].enqueue(job)
-    log.info(
-        "job_accepted",
-        request_id=request[REQUEST_ID],
-        job_id=job.job_id,
-        user_id=caller.user_id,
-        total_leads=job.total_leads,
-        chunks=len(job.chunks),
-        request_seq=request_seq,
-        warnings=len(warnings),
+
+
+async def expected_failures(
+    request: web.Request, caller: Caller, lead_ids: list[int]
+) -> list[tuple[int, str]]:
+    """Pre-validate jobs up to PREVALIDATE_MAX_LEADS; larger ones report failures in the job only."""
+    if len(lead_ids) > request.app[SETTINGS].prevalidate_max_leads:
+        return []
+    return await prevalidate(request.app[DB_POOL], caller, lead_ids)
+
+
+def rejection_error(result: EnqueueResult) -> ApiError:
+    """Return the error for a request that the enqueue script neither accepted nor replayed."""
+    if result.outcome == "conflict":
+        return ApiError(422, "idempotency_key_reused")
+    return RateLimitExceeded(result.limit, result.limit_value, result.retry_after_s)
+
+
+async def submit_bulk_job(request: web.Request) -> web.Response:
+    """POST /api/crm/leads/bulk-status-async: validate, enqueue in one atomic step, respond 202."""
+    settings = request.app[SETTINGS]
+    caller = get_caller(request)
+    idempotency_key = read_idempotency_key(request)
+    bulk = await parse_bulk_request(request)
+    warnings = await expected_failures(request, caller, bulk.lead_ids)
+
+    now = time.time()
+    job = new_job(bulk, caller, settings.chunk_size, now)
+    accepted = AcceptedJob(job.job_id, job.total_leads, job.duplicates_removed, warnings)
+    claim = None
+    if idempotency_key is not None:
+        claim = idempotency_claim(
+            idempotency_key, job, accepted.record(), settings.idempotency_ttl_s
+        )
+
+    result = await request.app[JOB_STORE].enqueue(job, limits_now(settings, now), claim)
+    log_submission(request, caller, job, result, len(warnings))
+    if result.outcome in ("conflict", "limited"):
+        raise rejection_error(result)
+
+    headers: dict[str, str] = {}
+    if result.outcome == "replayed":
+        accepted = AcceptedJob.from_record(result.job_id, result.record)
+        headers["Idempotent-Replayed"] = "true"
+    return accepted_response(request, accepted, headers)
+
+
+def accepted_response(
+    request: web.Request, accepted: AcceptedJob, headers: dict[str, str]
+) -> web.Response:
+    status_url = f"{request.app[SETTINGS].normalized_prefix}/api/crm/jobs/{accepted.job_id}"
+    body = accepted.response_body(status_url, request_language(request))
+    return model_response(
+        body, status=202, headers={"Location": status_url, "Retry-After": "1", **headers}
     )
 
-    status_url = f"{settings.normalized_prefix}/api/crm/jobs/{job.job_id}"
-    body = accepted_body(job, status_url, warnings, request_language(request))
-    return json_response(body, status=202, headers={"Location": status_url, "Retry-After": "1"})
+
+def log_submission(
+    request: web.Request, caller: Caller, job: NewJob, result: EnqueueResult, warnings: int
+) -> None:
+    """Log one line per submission: the job accepted, the first job replayed, or the rejection."""
+    fields = {
+        "request_id": request[REQUEST_ID],
+        "user_id": caller.user_id,
+        "total_leads": job.total_leads,
+    }
+    if result.outcome == "accepted":
+        log.info(
+            "job_accepted",
+            job_id=job.job_id,
+            chunks=len(job.chunks),
+            request_seq=result.request_seq,
+            warnings=warnings,
+            **fields,
+        )
+    elif result.outcome == "limited":
+        log.info(
+            "job_rate_limited", limit=result.limit, retry_after_s=result.retry_after_s, **fields
+        )
+    else:
+        log.info("job_idempotency_" + result.outcome, job_id=result.job_id, **fields)
 
 
 async def update_leads_now(request: web.Request) -> web.Response:
     """POST /api/crm/leads/bulk-status: apply up to SYNC_MAX_LEADS leads in one transaction."""
     settings = request.app[SETTINGS]
     caller = get_caller(request)
-    language = request_language(request)
-    bulk = await parse_bulk_request(request, settings.max_leads_per_job)
+    bulk = await parse_bulk_request(request)
 
     limit = settings.sync_max_leads
-    if len(bulk.lead_ids) > limit:
+    received = len(bulk.lead_ids)
+    if received > limit:
         raise ApiError(
-            400, "too_many_leads", values={"limit": limit}, extra={"received": len(bulk.lead_ids), "max_leads": limit}
+            400,
+            "too_many_leads",
+            values={"limit": limit},
+            extra={"received": received, "max_leads": limit},
         )
 
     request_seq = await request.app[JOB_STORE].next_request_seq()
@@ -149,22 +170,32 @@ async def update_leads_now(request: web.Request) -> web.Response:
         request_seq=request_seq,
     )
 
+    body = sync_result(bulk, outcome, request_language(request))
+    return model_response(body, status=sync_status(outcome))
+
+
+def sync_status(outcome: BatchOutcome) -> int:
+    """Return 200 when every lead changed, 207 when some did, 400 when none did."""
+    if not outcome.failures:
+        return 200
+    if outcome.successful:
+        return 207
+    return 400
+
+
+def sync_result(bulk: BulkRequest, outcome: BatchOutcome, language: Language) -> SyncResult:
+    """Build the contract's sync body; a lead superseded by a later request counts as updated."""
     updated = outcome.successful
-    total = outcome.lead_count
-    body: dict[str, object] = {
-        "success": updated > 0,
-        "message": message("sync_result", language, updated=updated, total=total),
-        "updated": updated,
-        "failed": len(outcome.failures),
-        "total": total,
-        "estado_nuevo": bulk.estado,
-        "failed_leads": [
-            {"lead_id": lead_id, "success": False, "message": lead_error(code, language, sync=True)}
+    return SyncResult(
+        success=updated > 0,
+        message=message("sync_result", language, updated=updated, total=outcome.lead_count),
+        updated=updated,
+        failed=len(outcome.failures),
+        total=outcome.lead_count,
+        estado_nuevo=bulk.estado,
+        failed_leads=[
+            SyncLeadFailure(lead_id=lead_id, message=lead_error(code, language, sync=True))
             for lead_id, code in outcome.failures
         ],
-    }
-    if bulk.duplicates_removed:
-        body["duplicates_removed"] = bulk.duplicates_removed
-
-    status = 200 if not outcome.failures else 207 if updated else 400
-    return json_response(body, status=status)
+        duplicates_removed=bulk.duplicates_removed or None,
+    )

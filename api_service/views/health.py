@@ -18,7 +18,7 @@ PROBE_TIMEOUT_S = 2.0
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """The process is alive and its event loop answers."""
+    """Return 200 while the process is alive and its event loop runs."""
     return model_response(Health())
 
 
@@ -33,7 +33,7 @@ async def _reachable(name: str, check: Callable[[], Awaitable[object]]) -> bool:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Redis and PostgreSQL both answer; 503 naming the ones that do not."""
+    """Return 200 when Redis and PostgreSQL both respond, else 503 naming the unreachable ones."""
     checks = {
         "redis": request.app[REDIS].ping,
         "postgresql": lambda: request.app[DB_POOL].fetchval("SELECT 1"),
@@ -53,6 +53,6 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """The Prometheus text exposition of this process's metrics."""
+    """Return this process's metrics in the Prometheus text format."""
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

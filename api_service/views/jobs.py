@@ -1,6 +1,6 @@
 """Handlers of the job endpoints: progress, listing, failures and cancellation.
 
-A job the caller may not see answers 404 exactly like a missing one, so that other users' job ids
+A job the caller may not see gets the same 404 as a missing one, so that other users' job ids
 cannot be probed.
 """
 
@@ -78,8 +78,10 @@ async def _load_summary(request: web.Request, job_id: str) -> dict[str, str] | N
     return {key: ("" if value is None else str(value)) for key, value in dict(row).items()}
 
 
-async def _find_job(request: web.Request, job_id: str, failures_limit: int) -> tuple[dict[str, str], list[str] | None]:
-    """Return the job's fields and inline failures (None when only the summary is left); 404 otherwise."""
+async def _find_job(
+    request: web.Request, job_id: str, failures_limit: int
+) -> tuple[dict[str, str], list[str] | None]:
+    """Return the job's fields and inline failures (None when only its summary is left), or 404."""
     caller = get_caller(request)
     stored = await request.app[JOB_STORE].read(job_id, failures_limit)
     if stored is not None:
@@ -94,7 +96,9 @@ async def _find_job(request: web.Request, job_id: str, failures_limit: int) -> t
     return summary, None
 
 
-async def _failures_from_database(request: web.Request, job_id: str, offset: int, limit: int) -> list[str]:
+async def _failures_from_database(
+    request: web.Request, job_id: str, offset: int, limit: int
+) -> list[str]:
     rows = await request.app[DB_POOL].fetch(FAILURES_SQL, job_id, offset, limit)
     return [f"{row['id']}:{row['code']}" for row in rows]
 
@@ -114,7 +118,9 @@ async def _render_progress(request: web.Request, job_id: str) -> JobProgress:
     if failures is None:
         failures = await _failures_from_database(request, job_id, 0, inline_limit)
 
-    failures_url = f"{settings.normalized_prefix}/api/crm/jobs/{job_id}/failures?offset={inline_limit}"
+    failures_url = (
+        f"{settings.normalized_prefix}/api/crm/jobs/{job_id}/failures?offset={inline_limit}"
+    )
     return render_job(
         fields,
         failures,
@@ -129,7 +135,9 @@ async def get_job_failures(request: web.Request) -> web.Response:
     """GET /api/crm/jobs/{job_id}/failures: every failed lead, a page at a time."""
     job_id = _job_id(request)
     offset = int_query(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
-    limit = int_query(request, "limit", default=FAILURES_PAGE_DEFAULT, minimum=1, maximum=FAILURES_PAGE_MAX)
+    limit = int_query(
+        request, "limit", default=FAILURES_PAGE_DEFAULT, minimum=1, maximum=FAILURES_PAGE_MAX
+    )
     fields, failures = await _find_job(request, job_id, 0)
 
     if failures is None:
@@ -161,10 +169,17 @@ async def cancel_job(request: web.Request) -> web.Response:
     previous = await request.app[JOB_STORE].cancel(job_id)
     if previous not in ACTIVE_STATUSES:
         raise _job_finished(previous or fields["status"])
-    log.info("job_cancel_requested", request_id=request[REQUEST_ID], job_id=job_id, previous_status=previous)
+    log.info(
+        "job_cancel_requested",
+        request_id=request[REQUEST_ID],
+        job_id=job_id,
+        previous_status=previous,
+    )
 
     progress = await _render_progress(request, job_id)
-    body = JobCancelled(**progress.model_dump(), message=message("job_cancelled", request_language(request)))
+    body = JobCancelled(
+        **progress.model_dump(), message=message("job_cancelled", request_language(request))
+    )
     return model_response(body)
 
 
@@ -178,5 +193,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 
     page = await list_page(request.app[JOB_STORE].redis, index, cursor, limit, status)
     zone = _zone(request)
-    body = JobList(jobs=[render_summary(fields, zone) for fields in page.jobs], next_cursor=page.next_cursor)
+    body = JobList(
+        jobs=[render_summary(fields, zone) for fields in page.jobs], next_cursor=page.next_cursor
+    )
     return model_response(body)
