@@ -10,6 +10,7 @@ Language = Literal["es", "en"]
 
 # An Accept-Language header lists a handful of ranges; the rest of an oversized one is ignored.
 MAX_LANGUAGE_RANGES = 20
+SUPPORTED_LANGUAGES: dict[str, Language] = {"es": "es", "en": "en"}
 QUALITY = re.compile(r"\s*q\s*=\s*([01](?:\.[0-9]{0,3})?)\s*")
 
 MESSAGES: dict[str, dict[Language, str]] = {
@@ -174,10 +175,10 @@ def pick_language(accept_language: str | None) -> Language:
 
 
 def _parse_language_range(item: str) -> tuple[Language | None, float]:
-    """Read one `tag;q=weight` entry: the supported language it names and its weight (1 when absent)."""
+    """Read one `tag;q=weight` entry: the supported language it names and its weight (default 1)."""
     tag, _, parameters = item.partition(";")
     primary = tag.strip().lower().replace("_", "-").split("-")[0]
-    language: Language | None = "en" if primary == "en" else "es" if primary == "es" else None
+    language = SUPPORTED_LANGUAGES.get(primary)
 
     weight = 1.0
     for parameter in parameters.split(";"):

@@ -1,4 +1,4 @@
-"""Authentication and isolation: which tokens pass, which get 401 or 403, and who sees which job."""
+"""Authentication and isolation: which tokens pass, which get 401 or 403, and who reads which job."""
 
 import base64
 import hashlib

@@ -92,13 +92,13 @@ async def test_list_summary_fields(client: TestClient) -> None:
 
 
 async def test_list_prunes_expired(client: TestClient, redis: Redis) -> None:
-    kept = await submit(client, [1, 2])
+    remaining = await submit(client, [1, 2])
     expired = await submit(client, [1, 2])
     await redis.delete(keys.job(expired))
 
     _, body = await get_json(client, JOBS_URL)
 
-    assert [job["job_id"] for job in body["jobs"]] == [kept]
+    assert [job["job_id"] for job in body["jobs"]] == [remaining]
     assert await redis.zscore(keys.user_jobs(1), expired) is None
 
 

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
 from api_service.app import create_app
-from api_service.openapi import RESPONSE_MODELS
+from api_service.openapi import RESPONSE_MODELS, build_document
 from shared import models
 from shared.settings import Settings
 from tests.api_helpers import (
@@ -121,8 +121,6 @@ async def test_every_route_under_prefix(settings: Settings) -> None:
 
 
 def create_document(settings: Settings, prefix: str) -> dict[str, Any]:
-    from api_service.openapi import build_document
-
     return build_document(with_settings(settings, api_prefix=prefix))
 
 
