@@ -27,5 +27,5 @@ class CatalogCache:
             await asyncio.sleep(self.refresh_s)
             try:
                 await self.refresh(pool)
-            except (OSError, asyncpg.PostgresError) as error:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("catalog_refresh_failed", error=repr(error))
