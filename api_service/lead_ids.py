@@ -1,10 +1,13 @@
 """Validation of `lead_ids`: positive bigint ids, digit strings accepted, duplicates removed.
 
 The ids are checked by hand rather than through the pydantic model in shared.models, which
-describes the same body for the OpenAPI document: on a 1,000,000-id body the model costs several
-times more than the type scan below.
+describes the same body for the OpenAPI document. For 1,000,000 ascending ids, measured on the
+2-core development machine, the model takes about 80 ms before duplicates are even looked for,
+and the checks below about 60 ms with the duplicate check included.
 """
 
+import itertools
+import operator
 import re
 
 import orjson
@@ -55,13 +58,12 @@ def validate_lead_ids(raw: object, max_leads: int) -> tuple[list[int], int]:
     if not raw:
         raise ApiError(400, "invalid_lead_ids", "lead_ids_empty")
 
-    lead_ids = _plain_lead_ids(raw)
-    if lead_ids is None:
-        lead_ids = _digit_string_ids(raw)
-    if lead_ids is None:
-        lead_ids = _convert_lead_ids(raw)
+    lead_ids = _integer_ids(raw)
+    ascending = lead_ids is not None and _strictly_ascending(lead_ids)
+    if lead_ids is None or not _in_range(lead_ids, ascending):
+        lead_ids, ascending = _convert_lead_ids(raw), False
 
-    distinct = lead_ids if len(set(lead_ids)) == len(lead_ids) else list(dict.fromkeys(lead_ids))
+    distinct = lead_ids if ascending else _first_occurrences(lead_ids)
     if len(distinct) > max_leads:
         raise ApiError(
             413,
@@ -73,31 +75,50 @@ def validate_lead_ids(raw: object, max_leads: int) -> tuple[list[int], int]:
     return distinct, len(lead_ids) - len(distinct)
 
 
-def _plain_lead_ids(raw: list[object]) -> list[int] | None:
-    """Return the list as it is when all elements are JSON integers in range, else None.
+def _integer_ids(raw: list[object]) -> list[int] | None:
+    """Return the ids as integers of any range when all are JSON integers or all digit strings.
 
-    `set(map(type, ...))` runs in C, in about half the time of a generator over the elements.
-    bool is a type of its own there, so `true` never passes for 1.
+    Return None when some element needs the element-by-element path. `set(map(type, ...))` runs
+    in C, in about half the time of a generator over the elements, and bool is a type of its own
+    there, so `true` never passes for 1.
     """
-    if set(map(type, raw)) != {int}:
-        return None
-    ids: list[int] = raw  # type: ignore[assignment]
-    if min(ids) < 1 or max(ids) > MAX_BIGINT:
-        return None
-    return ids
+    types = set(map(type, raw))
+    if types == {int}:
+        return raw  # type: ignore[return-value]
+    if types == {str}:
+        return _digit_string_ids(raw)  # type: ignore[arg-type]
+    return None
 
 
-def _digit_string_ids(raw: list[object]) -> list[int] | None:
-    """Convert a list of digit strings with one orjson call, several times faster than int()
-    per element; return None when some element needs the element-by-element path.
+def _strictly_ascending(ids: list[int]) -> bool:
+    """Tell whether each id is greater than the one before, which proves them distinct.
+
+    Clients often send ids in ascending order. For them this check (about 35 ms for 1,000,000
+    ids on the development machine) replaces both min/max and a set of the ids (about 90 ms).
+    """
+    return all(map(operator.lt, ids, itertools.islice(ids, 1, None)))
+
+
+def _in_range(ids: list[int], ascending: bool) -> bool:
+    low, high = (ids[0], ids[-1]) if ascending else (min(ids), max(ids))
+    return 1 <= low and high <= MAX_BIGINT
+
+
+def _first_occurrences(ids: list[int]) -> list[int]:
+    """Return the ids without repeats, first occurrence kept; the same list when none repeats."""
+    if len(set(ids)) == len(ids):
+        return ids
+    return list(dict.fromkeys(ids))
+
+
+def _digit_string_ids(raw: list[str]) -> list[int] | None:
+    """Convert digit strings with one orjson call, several times faster than int() per element.
 
     Only ASCII digits and the joining commas may appear, so orjson reads non-negative integers
     only. An empty string or a leading zero makes the text invalid JSON, and a string containing
-    a comma changes the count: both go to the element-by-element path.
+    a comma changes the count: both return None, for the element-by-element path.
     """
-    if set(map(type, raw)) != {str}:
-        return None
-    joined = ",".join(raw)  # type: ignore[arg-type]
+    joined = ",".join(raw)
     if not (joined.isascii() and joined.replace(",", "").isdigit()):
         return None
 
@@ -106,9 +127,9 @@ def _digit_string_ids(raw: list[object]) -> list[int] | None:
     except orjson.JSONDecodeError as error:
         log.debug("digit_strings_need_a_look", error=str(error))
         return None
-    if len(ids) != len(raw):
+    if len(ids) != len(raw) or set(map(type, ids)) != {int}:
         return None
-    return _plain_lead_ids(ids)
+    return ids
 
 
 def _convert_lead_ids(raw: list[object]) -> list[int]:

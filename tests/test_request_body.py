@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from api_service.json_object import KEY_SCAN_MAX_COLONS, repeated_key
+from api_service.lead_ids import InvalidLeadIds, validate_lead_ids
 from shared.settings import Settings
 from tests.api_helpers import SUBMIT_URL, api_client, with_settings
 from tests.conftest import auth, make_token
@@ -305,6 +306,61 @@ async def test_digit_strings_only(client: TestClient, redis: Redis, settings: Se
         b",".join(fields[b"ids"] for _, fields in entries)
         == ",".join(map(str, range(1, 251))).encode()
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "distinct", "duplicates"),
+    [
+        ([1, 2, 3], [1, 2, 3], 0),
+        ([3, 2, 1], [3, 2, 1], 0),
+        ([2, 1, 2, 1], [2, 1], 2),
+        ([1, 2, 2, 3], [1, 2, 3], 1),
+        (["1", "2", "2", "10"], [1, 2, 10], 1),
+        (["2", "1", "010"], [2, 1, 10], 0),
+        ([9223372036854775807, 1], [9223372036854775807, 1], 0),
+    ],
+    ids=[
+        "ascending",
+        "descending",
+        "unsorted",
+        "ascending_repeat",
+        "strings",
+        "leading_zero",
+        "bigint",
+    ],
+)
+def test_lead_ids_distinct(raw: list, distinct: list[int], duplicates: int) -> None:
+    assert validate_lead_ids(raw, 100) == (distinct, duplicates)
+
+
+@pytest.mark.parametrize(
+    ("raw", "positions"),
+    [
+        ([0, 1, 2], [0]),
+        ([1, 2, 2**63], [2]),
+        ([True, 2, 3], [0]),
+        ([1, 1.5, 2], [1]),
+        (["1", "2", "30000000000000000000000"], [2]),
+        (["1", "", "2"], [1]),
+        (["1", "2,3"], [1]),
+        ([5, "x", -1], [1, 2]),
+    ],
+    ids=[
+        "zero_first",
+        "beyond_bigint_last",
+        "true_first",
+        "float",
+        "long_string",
+        "empty_string",
+        "comma",
+        "mixed",
+    ],
+)
+def test_lead_ids_rejected(raw: list, positions: list[int]) -> None:
+    with pytest.raises(InvalidLeadIds) as raised:
+        validate_lead_ids(raw, 100)
+
+    assert [position for position, _ in raised.value.invalid] == positions
 
 
 @pytest.mark.parametrize(
