@@ -67,8 +67,10 @@ worker: venv
 api: venv
 	$(WITH_SERVERS) $(PY) -m api_service
 
+# Never part of `make test`: about 25 minutes on 2 cores. BENCH_ARGS="--quick" for a short run,
+# BENCH_ARGS="--phases e2e" for a subset; the bench starts embedded servers itself when needed.
 bench: venv
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: venv
 	@if $(PY) -m ruff --version >/dev/null 2>&1; then \
