@@ -15,6 +15,8 @@
 -- canonical estado, history text and the chunk's lead ids.
 -- Returns {'accepted', seq} | {'replayed', job id, record} | {'conflict', job id}
 --       | {'limited', limit name, limit value, retry after (s)}. A limit of 0 is off.
+-- NOTE: the pending check reads the hashes of the pending jobs, which are not in KEYS; standalone
+-- Redis allows it, Redis Cluster would need them in one hash slot.
 local FIRST_CHUNK = 20
 local job_id, user_id = ARGV[1], ARGV[2]
 local total_leads = tonumber(ARGV[7])
