@@ -33,6 +33,9 @@ log = get_logger(__name__)
 
 BURST_BLOCK_MS = 100
 POOL_CLOSE_TIMEOUT_S = 5.0
+# Idle time given to entries handed over at shutdown: beyond any worker's CLAIM_IDLE_MS, so the
+# next claim of any worker takes them.
+RELEASED_IDLE_MS = 30 * 24 * 3600 * 1000
 
 
 def default_consumer_name() -> str:
@@ -226,7 +229,7 @@ class Worker:
         if not entry_ids or self.consumer is None:
             return
         try:
-            await self.consumer.touch(entry_ids, self.settings.claim_idle_ms * 2)
+            await self.consumer.touch(entry_ids, RELEASED_IDLE_MS)
         except (*TRANSIENT_REDIS_ERRORS, redis.exceptions.ResponseError) as error:
             # They are claimed after CLAIM_IDLE_MS instead.
             log.warning("entries_release_failed", consumer=self.name, entries=len(entry_ids), error=describe(error))
