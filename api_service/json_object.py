@@ -19,6 +19,9 @@ log = get_logger(__name__)
 
 # Beyond this many colons the scan would cost more than the exact parse, which is bounded by the
 # body size: a 1,000,000-id body has three.
+# NOTE: the exact parse of a body made of millions of small objects is slow: 2.9 s of CPU for a
+# 14.5 MiB body of 1,900,000 `{"a":1}` objects, against 0.8 s for orjson alone, measured on the
+# 2-core development machine. MAX_BODY_BYTES bounds it.
 KEY_SCAN_MAX_COLONS = 10_000
 # A key longer than this, or followed by more whitespace, is left to the exact parse.
 KEY_SCAN_WINDOW_BYTES = 256
