@@ -47,7 +47,8 @@ def _with_database(url: str, database: str) -> str:
 def _redis_test_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "unix":
-        return urlunsplit(parts._replace(query=f"db={TEST_REDIS_DB}"))
+        # urlunsplit would drop the empty authority and write `unix:/path`.
+        return f"unix://{parts.path}?db={TEST_REDIS_DB}"
     return urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))
 
 
