@@ -67,9 +67,9 @@ class JobStore:
         return int(await self.redis.incr(keys.REQUEST_SEQ))
 
     async def begin_chunk(self, job_id: str, chunk: int, *, replay: bool = False) -> str:
-        """Mark the job processing; return 'run', 'replay', 'cancelled', 'recorded' or 'missing'.
+        """Mark the job processing and return 'run', 'replay', 'cancelled', 'recorded' or 'missing'.
 
-        See begin_chunk.lua; `replay` is set for a dead letter that an operator sent back.
+        See begin_chunk.lua. `replay` is set for a dead letter that an operator sent back.
         """
         result = await self._begin_chunk(
             keys=[keys.job(job_id), keys.job_chunks(job_id)],
@@ -89,7 +89,7 @@ class JobStore:
         *,
         dead_letter_deliveries: int = 0,
     ) -> tuple[bool, str]:
-        """Count a chunk's outcome once, ack and delete its entry; return (job finished, status).
+        """Count a chunk's outcome once, ack and delete its entry, return (job finished, status).
 
         With `dead_letter_deliveries` > 0 the entry is also copied to the dead-letter stream,
         in the same atomic step, with that delivery count.
@@ -127,7 +127,7 @@ class JobStore:
     async def record_replay(
         self, job_id: str, chunk: int, entry_id: str, result: ChunkResult, lead_ids: list[int]
     ) -> tuple[bool, str]:
-        """Replace a dead-lettered chunk's outcome with its replay's; return (replaced, status)."""
+        """Replace a dead-lettered chunk's outcome with its replay's, return (replaced, status)."""
         script_keys = [
             keys.job(job_id),
             keys.job_chunks(job_id),

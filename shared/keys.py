@@ -10,7 +10,7 @@ number of jobs still kept.
 REQUEST_SEQ = "crm:request_seq"
 
 # Sorted set of every kept job id scored by creation time, for the admins' job listing.
-# Members are removed when the job's hash expires (see jobs_index cleanup in the job store).
+# Members are removed after the job's hash expires (see EXPIRING_JOBS below).
 ALL_JOBS = "crm:jobs"
 
 
@@ -65,20 +65,20 @@ def idempotency(user_id: int, key_digest: str) -> str:
 
 
 # Sorted set of `<user_id>:<job_id>` for finished jobs, scored by the unix time their hash
-# expires; workers use it to drop expired jobs from ALL_JOBS and the user indexes. Bounded by
-# the number of jobs still kept.
+# expires. Workers use it to drop expired jobs from ALL_JOBS and the user indexes, so its size
+# is the number of jobs still kept.
 EXPIRING_JOBS = "crm:jobs:expiring"
 
 
 def unsummarised_jobs(stream_key: str) -> str:
     """Sorted set of finished job ids, scored by finish time, whose PostgreSQL summary is not
-    written yet; a member outlives a worker that crashed before writing it, and any worker of
-    the stream writes it then."""
+    written yet. A member outlives a worker that crashed before writing the summary, so that
+    another worker of the stream writes it."""
     return f"{stream_key}:unsummarised"
 
 
 def dead_letters(stream_key: str) -> str:
-    """Stream of chunks that failed on every delivery; kept until an operator replays them."""
+    """Stream of chunks that failed on every delivery, kept until an operator handles them."""
     return f"{stream_key}:dead"
 
 
@@ -87,6 +87,6 @@ WORKER_PREFIX = "crm:worker:"
 
 
 def worker(consumer: str) -> str:
-    """Hash with a live worker's heartbeat and counters; expires WORKER_HEARTBEAT_TTL_S after
-    its last beat, so a dead worker drops out by itself."""
+    """Hash with a live worker's heartbeat and counters. It expires WORKER_HEARTBEAT_TTL_S after
+    the last beat, so a dead worker drops out by itself."""
     return f"{WORKER_PREFIX}{consumer}"

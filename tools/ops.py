@@ -5,7 +5,7 @@
     python -m tools.ops dead-letters replay <entry_id>
 
 Settings come from the same environment variables as the services (REDIS_URL, STREAM_KEY,
-CONSUMER_GROUP). Answers are JSON on stdout; an error exits 1 with a message on stderr.
+CONSUMER_GROUP). The output is JSON on stdout. An error exits 1 with a message on stderr.
 
 A replay moves the dead letter back to the job stream, marked as a replay, with its original
 request sequence number: leads changed by a newer request since then are left as they are. The
@@ -32,7 +32,7 @@ ENTRY_FIELDS = ("job", "chunk", "seq", "user", "origin_id", "deliveries", "dead_
 
 
 class OpsError(RuntimeError):
-    """A request the command cannot carry out; the message says why."""
+    """Error for a request the command cannot carry out, with the reason in its message."""
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -52,7 +52,7 @@ def _iso(epoch: str | None) -> str | None:
 
 
 async def group_info(redis: Redis, settings: Settings) -> dict[str, Any] | None:
-    """XINFO GROUPS for our group, or None when the stream or the group does not exist."""
+    """Return the XINFO GROUPS entry of our group, or None when the stream or group is missing."""
     try:
         groups = await redis.xinfo_groups(settings.stream_key)
     except ResponseError:
@@ -65,8 +65,11 @@ async def group_info(redis: Redis, settings: Settings) -> dict[str, Any] | None:
 
 
 def consumer_lag(group: dict[str, Any], stream_length: int) -> tuple[int, str]:
-    """Entries not yet delivered to the group: XINFO's lag on Redis 7 when it can tell, else
-    estimated as the entries that are neither delivered nor pending (processed ones are deleted)."""
+    """Return the count of entries not yet delivered to the group, and its source.
+
+    The source is XINFO's lag on Redis 7 when Redis can tell. Otherwise the count is estimated as
+    the entries neither delivered nor pending, since processed entries are deleted.
+    """
     lag = group.get("lag")
     if lag is not None:
         return int(lag), "xinfo"
@@ -74,7 +77,7 @@ def consumer_lag(group: dict[str, Any], stream_length: int) -> tuple[int, str]:
 
 
 async def live_workers(redis: Redis, settings: Settings) -> list[dict[str, Any]]:
-    """Heartbeat hashes of the workers of this stream that beat within their TTL."""
+    """Return the heartbeat hashes of this stream's workers that beat within their TTL."""
     workers = []
     async for key in redis.scan_iter(match=f"{keys.WORKER_PREFIX}*", count=SCAN_BATCH):
         fields = _decoded(await redis.hgetall(key))
@@ -87,6 +90,7 @@ async def live_workers(redis: Redis, settings: Settings) -> list[dict[str, Any]]
 
 
 async def status(redis: Redis, settings: Settings) -> dict[str, Any]:
+    """Return the stream's backlog, its group's consumers and the live workers."""
     stream_length = await redis.xlen(settings.stream_key)
     group = await group_info(redis, settings)
     body: dict[str, Any] = {
@@ -109,7 +113,11 @@ async def status(redis: Redis, settings: Settings) -> dict[str, Any]:
     body["lag"], body["lag_source"] = consumer_lag(group, stream_length)
     consumers = await redis.xinfo_consumers(settings.stream_key, settings.consumer_group)
     body["consumers"] = [
-        {"name": _text(consumer["name"]), "pending": consumer["pending"], "idle_ms": consumer["idle"]}
+        {
+            "name": _text(consumer["name"]),
+            "pending": consumer["pending"],
+            "idle_ms": consumer["idle"],
+        }
         for consumer in consumers
     ]
     return body
@@ -130,30 +138,36 @@ async def list_dead_letters(redis: Redis, settings: Settings, limit: int) -> lis
 
 
 async def replay_dead_letter(redis: Redis, settings: Settings, entry_id: str) -> dict[str, Any]:
-    """Move one dead letter back to the job stream; see replay_dead_letter.lua."""
+    """Move one dead letter back to the job stream (see replay_dead_letter.lua)."""
     dead_stream = keys.dead_letters(settings.stream_key)
     found = await redis.xrange(dead_stream, entry_id, entry_id, count=1)
     if not found:
-        raise OpsError(f"no dead letter {entry_id} in {dead_stream}")
+        raise OpsError(f"dead letter {entry_id} not found in {dead_stream} (see dead-letters list)")
     job_id = _text(found[0][1].get(b"job"))
     if not job_id:
-        raise OpsError(f"dead letter {entry_id} names no job, it cannot be replayed")
+        raise OpsError(f"dead letter {entry_id} has no job field and cannot be replayed")
 
     script = redis.register_script(load_lua("replay_dead_letter"))
-    reply = _text(await script(keys=[dead_stream, settings.stream_key, keys.job(job_id)], args=[entry_id]))
+    reply = _text(
+        await script(keys=[dead_stream, settings.stream_key, keys.job(job_id)], args=[entry_id])
+    )
     if reply == "missing_entry":
-        raise OpsError(f"no dead letter {entry_id} in {dead_stream}")
+        raise OpsError(f"dead letter {entry_id} not found in {dead_stream} (see dead-letters list)")
     if reply == "missing_job":
-        raise OpsError(f"job {job_id} has expired; its dead letter {entry_id} is kept")
+        raise OpsError(f"job {job_id} has expired, so dead letter {entry_id} was kept as it is")
     return {"replayed": entry_id, "job_id": job_id, "new_entry_id": reply}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.ops", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("status", help="live workers, stream length, pending entries and consumer lag")
+    commands.add_parser(
+        "status", help="live workers, stream length, pending entries and consumer lag"
+    )
 
-    dead = commands.add_parser("dead-letters", help="list or replay chunks that failed on every delivery")
+    dead = commands.add_parser(
+        "dead-letters", help="list or replay chunks that failed on every delivery"
+    )
     actions = dead.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list")
     listing.add_argument("--limit", type=int, default=DEFAULT_LIST_LIMIT)
@@ -177,11 +191,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        answer = asyncio.run(run(args, get_settings()))
+        output = asyncio.run(run(args, get_settings()))
     except OpsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    sys.stdout.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(orjson.dumps(output, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0
 
 

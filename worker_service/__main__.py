@@ -29,12 +29,19 @@ async def serve(burst: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m worker_service")
-    parser.add_argument("--burst", action="store_true", help="exit once the stream has no entries left to read")
+    parser.add_argument(
+        "--burst", action="store_true", help="exit once the stream has no entries left to read"
+    )
     args = parser.parse_args()
 
     settings = get_settings()
     configure_logging(settings)
-    log.info("worker_process_starting", version=__version__, python=sys.version.split()[0], fault_point=faults.FAULT_POINT)
+    log.info(
+        "worker_process_starting",
+        version=__version__,
+        python=sys.version.split()[0],
+        fault_point=faults.FAULT_POINT,
+    )
     try:
         import uvloop
 

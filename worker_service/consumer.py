@@ -1,14 +1,14 @@
-"""The consumer group seen by one worker: new entries, entries claimed from dead workers, keeping
-held entries from being claimed, and recreating a group that was lost.
+"""The consumer group as one worker uses it: reading new entries, claiming those of dead workers,
+keeping held entries from other workers, and recreating a lost group.
 
-Claiming uses XAUTOCLAIM, whose reply differs between Redis versions for entries deleted while
-pending: Redis 7 drops them from the pending list and names them in a third element; Redis 6.2
-claims them like live ones and answers a nil in their place, without their id. On 6.2 the
-worker then finds them in its own pending list and acknowledges them.
+Claims use XAUTOCLAIM, whose reply differs between Redis versions for entries deleted while
+pending. Redis 7 drops them from the pending list and lists their ids in a third element.
+Redis 6.2 claims them like live entries and returns a nil in their place, without the id, so the
+worker then looks them up in its own pending list and acknowledges them.
 
-A live worker is never robbed of a chunk that takes long: every CLAIM_IDLE_MS / 3 it resets the
-idle time of the entries it holds (see touch_entries.lua), so only the entries of a worker that
-stopped beating for CLAIM_IDLE_MS become claimable.
+A live worker keeps a chunk that takes long: every CLAIM_IDLE_MS / 3 it resets the idle time of
+the entries it is processing (see touch_entries.lua). Only the entries of a worker that stopped for
+CLAIM_IDLE_MS become claimable.
 """
 
 from collections.abc import Collection, Iterable
@@ -25,14 +25,16 @@ from worker_service.chunk import ChunkTask, MalformedEntry
 log = get_logger(__name__)
 
 START_CURSOR = "0-0"
-# Own pending entries inspected when Redis 6.2 reports claimed entries that were deleted.
+# Own pending entries checked when Redis 6.2 returns deleted entries in a claim.
+# NOTE: a consumer's pending list is its chunks in flight plus a few failed ones, so 1,000 covers
+# the deleted entries in practice. Any beyond it are acknowledged by later claims.
 OWN_PENDING_SCAN = 1000
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 def is_missing_group(error: redis.exceptions.ResponseError) -> bool:
-    """NOGROUP: the stream or its group is gone, as after a restart of a Redis without persistence."""
+    """Tell whether the stream or its group is gone (NOGROUP), as after a Redis restart."""
     return str(error).startswith("NOGROUP")
 
 
@@ -42,6 +44,8 @@ def _text(value: bytes | str) -> str:
 
 @dataclass
 class StreamConsumer:
+    """One worker's consumer in the job stream's group."""
+
     redis: Redis
     stream_key: str
     group: str
@@ -59,12 +63,26 @@ class StreamConsumer:
             if "BUSYGROUP" not in str(error):
                 raise
             return
-        log.info("consumer_group_created", stream=self.stream_key, group=self.group, consumer=self.name, from_id="0")
+        log.info(
+            "consumer_group_created",
+            stream=self.stream_key,
+            group=self.group,
+            consumer=self.name,
+            from_id="0",
+        )
 
     async def recreate_group(self, error: redis.exceptions.ResponseError) -> None:
-        """Recreate a lost group from id 0, never from '$': entries still in the stream all run,
-        and a chunk applied before the loss is recognised by its marker when it runs again."""
-        log.error("consumer_group_missing", stream=self.stream_key, group=self.group, consumer=self.name, error=str(error))
+        """Recreate a lost group from id 0, never from '$', so every entry still in the stream runs.
+
+        A chunk applied before the loss is recognised by its marker when it runs again.
+        """
+        log.error(
+            "consumer_group_missing",
+            stream=self.stream_key,
+            group=self.group,
+            consumer=self.name,
+            error=str(error),
+        )
         self.claim_cursor = START_CURSOR
         await self.ensure_group()
 
@@ -85,14 +103,21 @@ class StreamConsumer:
         _, entries = reply[0]
         return await self.decode(entries)
 
-    async def claim_idle(self, min_idle_ms: int, count: int, held: Collection[str]) -> list[ChunkTask]:
+    async def claim_idle(
+        self, min_idle_ms: int, count: int, held: Collection[str]
+    ) -> list[ChunkTask]:
         """Take over entries pending for `min_idle_ms` or more, with their delivery counts.
 
-        `held` are the entries this worker is processing; they are never treated as deleted.
+        `held` lists the entries this worker is processing, which are never treated as deleted.
         """
         try:
             reply = await self.redis.xautoclaim(
-                self.stream_key, self.group, self.name, min_idle_time=min_idle_ms, start_id=self.claim_cursor, count=count
+                self.stream_key,
+                self.group,
+                self.name,
+                min_idle_time=min_idle_ms,
+                start_id=self.claim_cursor,
+                count=count,
             )
         except redis.exceptions.ResponseError as error:
             if not is_missing_group(error):
@@ -102,7 +127,9 @@ class StreamConsumer:
 
         self.claim_cursor = _text(reply[0])
         entries = reply[1]
-        live = [(entry_id, fields) for entry_id, fields in entries if entry_id is not None and fields]
+        live = [
+            (entry_id, fields) for entry_id, fields in entries if entry_id is not None and fields
+        ]
         if len(reply) > 2 and reply[2]:
             log.warning("claimed_entries_deleted", consumer=self.name, entries=len(reply[2]))
         if len(live) < len(entries):
@@ -115,15 +142,22 @@ class StreamConsumer:
 
     @property
     def claim_scan_done(self) -> bool:
-        """True when the last XAUTOCLAIM reached the end of the pending entries list."""
+        """Tell whether the last XAUTOCLAIM reached the end of the pending entries list."""
         return self.claim_cursor == START_CURSOR
 
     async def release_deleted(self, keep: Collection[str]) -> None:
         """Acknowledge own pending entries that no longer exist in the stream (Redis 6.2)."""
         pending = await self.redis.xpending_range(
-            self.stream_key, self.group, min="-", max="+", count=OWN_PENDING_SCAN, consumername=self.name
+            self.stream_key,
+            self.group,
+            min="-",
+            max="+",
+            count=OWN_PENDING_SCAN,
+            consumername=self.name,
         )
-        candidates = [_text(row["message_id"]) for row in pending if _text(row["message_id"]) not in keep]
+        candidates = [
+            _text(row["message_id"]) for row in pending if _text(row["message_id"]) not in keep
+        ]
         if not candidates:
             return
 
@@ -142,7 +176,9 @@ class StreamConsumer:
             return tasks
         async with self.redis.pipeline(transaction=False) as pipe:
             for task in tasks:
-                pipe.xpending_range(self.stream_key, self.group, min=task.entry_id, max=task.entry_id, count=1)
+                pipe.xpending_range(
+                    self.stream_key, self.group, min=task.entry_id, max=task.entry_id, count=1
+                )
             replies = await pipe.execute()
 
         counted = []
@@ -152,12 +188,14 @@ class StreamConsumer:
         return counted
 
     async def touch(self, entry_ids: Iterable[str], idle_ms: int) -> list[str]:
-        """Set the idle time of the held entries still owned here; return those another consumer took."""
+        """Set the idle time of held entries still owned here and return those others took."""
         ids = list(entry_ids)
         if not ids:
             return []
-        taken = await self._touch(keys=[self.stream_key], args=[self.group, self.name, idle_ms, *ids])
-        return [_text(entry_id) for entry_id in taken]
+        claimed_by_others = await self._touch(
+            keys=[self.stream_key], args=[self.group, self.name, idle_ms, *ids]
+        )
+        return [_text(entry_id) for entry_id in claimed_by_others]
 
     async def decode(self, entries: list[Entry]) -> list[ChunkTask]:
         tasks = []
@@ -168,8 +206,10 @@ class StreamConsumer:
                 await self.dead_letter_malformed(_text(entry_id), fields, error)
         return tasks
 
-    async def dead_letter_malformed(self, entry_id: str, fields: dict[bytes, bytes], error: MalformedEntry) -> None:
-        """Move an entry that cannot be decoded to the dead-letter stream: no retry can decode it."""
+    async def dead_letter_malformed(
+        self, entry_id: str, fields: dict[bytes, bytes], error: MalformedEntry
+    ) -> None:
+        """Move an entry that cannot be decoded to the dead-letter stream: no retry would help."""
         log.error("stream_entry_malformed", consumer=self.name, entry_id=entry_id, error=str(error))
         dead_fields = {**fields, b"origin_id": entry_id, b"deliveries": 1, b"reason": b"malformed"}
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -14,9 +14,15 @@ from shared.settings import Settings
 
 
 class Heartbeat:
-    """Publishes one worker's liveness; `counters` is read at every beat."""
+    """Liveness publisher of one worker, reading `counters` at every beat."""
 
-    def __init__(self, redis: Redis, settings: Settings, consumer: str, counters: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        settings: Settings,
+        consumer: str,
+        counters: Callable[[], dict[str, int]],
+    ) -> None:
         self.redis = redis
         self.settings = settings
         self.consumer = consumer
@@ -26,7 +32,7 @@ class Heartbeat:
 
     @property
     def interval_s(self) -> float:
-        """Three beats per TTL, so one late beat does not make a live worker look dead."""
+        """Beat period, a third of the TTL, so one late beat does not make a live worker look dead."""
         return self.settings.worker_heartbeat_ttl_s / 3
 
     async def beat(self) -> None:

@@ -16,14 +16,16 @@ from worker_service.job_summary import SummaryWriter
 log = get_logger(__name__)
 
 PRUNE_BATCH = 500
-# TTL's answer for a key that exists and never expires (-2 means the key is gone).
+# TTL's reply for a key that exists without an expiry (-2 means the key is gone).
 KEY_WITHOUT_TTL = -1
 
 
 class Housekeeper:
-    """Writes left-over summaries, drops expired jobs from the indexes, removes stale consumers."""
+    """Runner of the chores: left-over summaries, expired index entries and stale consumers."""
 
-    def __init__(self, redis: Redis, settings: Settings, consumer: str, summaries: SummaryWriter) -> None:
+    def __init__(
+        self, redis: Redis, settings: Settings, consumer: str, summaries: SummaryWriter
+    ) -> None:
         self.redis = redis
         self.settings = settings
         self.consumer = consumer
@@ -31,15 +33,24 @@ class Housekeeper:
         self._remove_consumer = redis.register_script(load_lua("remove_consumer"))
 
     async def run_once(self) -> None:
+        """Run every chore once and log what they did."""
         summaries = await self.summaries.sweep(self.consumer, self.settings.housekeeping_interval_s)
         pruned = await self.prune_expired_jobs()
         removed = await self.remove_stale_consumers()
         if summaries or pruned or removed:
-            log.info("housekeeping_done", consumer=self.consumer, summaries=summaries, jobs_pruned=pruned, consumers_removed=removed)
+            log.info(
+                "housekeeping_done",
+                consumer=self.consumer,
+                summaries=summaries,
+                jobs_pruned=pruned,
+                consumers_removed=removed,
+            )
 
     async def prune_expired_jobs(self) -> int:
         """Remove jobs whose hash has expired from the job listing indexes."""
-        members = await self.redis.zrangebyscore(keys.EXPIRING_JOBS, "-inf", time.time(), start=0, num=PRUNE_BATCH)
+        members = await self.redis.zrangebyscore(
+            keys.EXPIRING_JOBS, "-inf", time.time(), start=0, num=PRUNE_BATCH
+        )
         if not members:
             return 0
         entries = [member.decode().split(":", 1) for member in members]
@@ -67,17 +78,30 @@ class Housekeeper:
         return pruned
 
     async def remove_stale_consumers(self) -> int:
-        """Delete consumers idle for STALE_CONSUMER_IDLE_MS that hold nothing and have no heartbeat."""
+        """Delete consumers idle for STALE_CONSUMER_IDLE_MS with no pending entry or heartbeat."""
         settings = self.settings
         consumers = await self.redis.xinfo_consumers(settings.stream_key, settings.consumer_group)
 
         removed = 0
         for consumer in consumers:
-            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
-            if name == self.consumer or consumer["pending"] > 0 or consumer["idle"] < settings.stale_consumer_idle_ms:
+            name = (
+                consumer["name"].decode()
+                if isinstance(consumer["name"], bytes)
+                else consumer["name"]
+            )
+            if (
+                name == self.consumer
+                or consumer["pending"] > 0
+                or consumer["idle"] < settings.stale_consumer_idle_ms
+            ):
                 continue
             if await self.remove_consumer(name):
-                log.info("stale_consumer_removed", consumer=self.consumer, removed_consumer=name, idle_ms=consumer["idle"])
+                log.info(
+                    "stale_consumer_removed",
+                    consumer=self.consumer,
+                    removed_consumer=name,
+                    idle_ms=consumer["idle"],
+                )
                 removed += 1
         return removed
 
@@ -85,4 +109,6 @@ class Housekeeper:
         """Delete consumer `name` unless it has a live heartbeat or pending entries."""
         settings = self.settings
         script_keys = [settings.stream_key, keys.worker(name)]
-        return bool(await self._remove_consumer(keys=script_keys, args=[settings.consumer_group, name]))
+        return bool(
+            await self._remove_consumer(keys=script_keys, args=[settings.consumer_group, name])
+        )

@@ -1,7 +1,7 @@
 """Durable job summaries in PostgreSQL, kept after a finished job's Redis state expires.
 
 The script that records a job's last chunk also adds the job to the stream's unsummarised set,
-scored by the finish time; the worker then writes the summary and removes the member. A worker
+scored by the finish time. The worker then writes the summary and removes the member. A worker
 that dies in between leaves the member behind, and the housekeeping sweep of any worker writes
 the summary once the member is older than the sweep's minimum age.
 """
@@ -45,7 +45,7 @@ def _timestamp(value: str | None) -> datetime | None:
 
 
 async def save_summary(pool: asyncpg.Pool, fields: dict[str, str]) -> None:
-    """Upsert the summary of a job from its Redis hash; rerunning it is harmless."""
+    """Upsert the summary of a job from its Redis hash, which is harmless to repeat."""
     await pool.execute(
         UPSERT_SUMMARY_SQL,
         fields["job_id"],
@@ -66,7 +66,7 @@ async def save_summary(pool: asyncpg.Pool, fields: dict[str, str]) -> None:
 
 
 class SummaryWriter:
-    """Writes the summaries of finished jobs of one stream, each until it is stored."""
+    """Writer of the summaries of one stream's finished jobs."""
 
     def __init__(self, pool: asyncpg.Pool, store: JobStore) -> None:
         self.pool = pool
@@ -74,10 +74,13 @@ class SummaryWriter:
         self.pending_key = keys.unsummarised_jobs(store.stream_key)
 
     async def write(self, job_id: str, bound: Any) -> bool:
-        """Store a finished job's summary and clear its unsummarised mark; False if not stored."""
+        """Store a finished job's summary and clear its mark, or return False if none is stored."""
         redis = self.store.redis
         stored = await retry_transient(
-            lambda: self.store.read(job_id, failures_limit=0), TRANSIENT_REDIS_ERRORS, bound, "redis_retry"
+            lambda: self.store.read(job_id, failures_limit=0),
+            TRANSIENT_REDIS_ERRORS,
+            bound,
+            "redis_retry",
         )
         if stored is None:
             # Its retention ended before any worker wrote the summary: nothing is left to write.
@@ -91,8 +94,15 @@ class SummaryWriter:
             await redis.zrem(self.pending_key, job_id)
             return False
 
-        await retry_transient(lambda: save_summary(self.pool, fields), TRANSIENT_DB_ERRORS, bound, "database_retry")
-        await retry_transient(lambda: redis.zrem(self.pending_key, job_id), TRANSIENT_REDIS_ERRORS, bound, "redis_retry")
+        await retry_transient(
+            lambda: save_summary(self.pool, fields), TRANSIENT_DB_ERRORS, bound, "database_retry"
+        )
+        await retry_transient(
+            lambda: redis.zrem(self.pending_key, job_id),
+            TRANSIENT_REDIS_ERRORS,
+            bound,
+            "redis_retry",
+        )
         bound.info(
             "job_finished",
             status=fields["status"],
@@ -104,7 +114,7 @@ class SummaryWriter:
         return True
 
     async def sweep(self, consumer: str, min_age_s: float) -> int:
-        """Write the summaries left unwritten for `min_age_s`; return how many were written.
+        """Write the summaries left unwritten for `min_age_s` and return how many were written.
 
         The minimum age keeps the sweep from redoing the write of a worker finishing a job now.
         """

@@ -10,8 +10,8 @@ The steps of a chunk's life, and why a crash between any two of them is safe:
 4. summary (PostgreSQL): for the job's last chunk. The job id stays in the stream's
    unsummarised set until it is written, so another worker writes it after a crash.
 
-Transient PostgreSQL and Redis errors are retried in place with capped backoff, so the chunk
-stays held (and unacknowledged) through an outage. Any other error leaves the entry pending; it
+Transient PostgreSQL and Redis errors are retried in place with capped backoff, so the worker
+keeps the chunk, unacknowledged, through an outage. Any other error leaves the entry pending. It
 is claimed again after CLAIM_IDLE_MS, and after MAX_DELIVERIES deliveries the chunk goes to the
 dead-letter stream with its leads failed as `dead_letter`.
 """
@@ -56,9 +56,11 @@ def result_of(outcome: BatchOutcome) -> ChunkResult:
 
 
 class ChunkProcessor:
-    """Applies chunks for one consumer; safe to run several `process` calls concurrently."""
+    """Chunk applier for one consumer, safe for several concurrent `process` calls."""
 
-    def __init__(self, pool: asyncpg.Pool, store: JobStore, settings: Settings, consumer: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, store: JobStore, settings: Settings, consumer: str
+    ) -> None:
         self.pool = pool
         self.store = store
         self.settings = settings
@@ -67,8 +69,11 @@ class ChunkProcessor:
         self.summaries = SummaryWriter(pool, store)
 
     async def process(self, task: ChunkTask) -> None:
+        """Take one delivered chunk through begin, apply and record, or to the dead letters."""
         started = time.perf_counter()
-        bound = log.bind(job_id=task.job_id, chunk=task.chunk, consumer=self.consumer, entry_id=task.entry_id)
+        bound = log.bind(
+            job_id=task.job_id, chunk=task.chunk, consumer=self.consumer, entry_id=task.entry_id
+        )
 
         decision = await self.redis_step(
             lambda: self.store.begin_chunk(task.job_id, task.chunk, replay=task.replay), bound
@@ -91,19 +96,32 @@ class ChunkProcessor:
         if decision == "replay":
             await self.record_replay(task, result_of(outcome), bound, started)
             return
-        await self.record(task, result_of(outcome), bound, started, "chunk_applied", first_delivery=outcome.first_delivery)
+        await self.record(
+            task,
+            result_of(outcome),
+            bound,
+            started,
+            "chunk_applied",
+            first_delivery=outcome.first_delivery,
+        )
 
     async def apply(self, task: ChunkTask, bound: Any) -> BatchOutcome:
         """Apply the chunk's one statement, retrying transient failures until it commits."""
         faults.crash_point("before_transaction", task)
-        if faults.FAULT_POINT is None:
-            step: Callable[[], Awaitable[BatchOutcome]] = lambda: apply_batch(self.pool, task.batch())
-        else:
-            step = lambda: faults.apply_with_fault(self.pool, task)
-
-        outcome = await retry_transient(step, TRANSIENT_DB_ERRORS, bound, "chunk_retry", self.stats.count_retry)
+        outcome = await retry_transient(
+            lambda: self.apply_once(task),
+            TRANSIENT_DB_ERRORS,
+            bound,
+            "chunk_retry",
+            self.stats.count_retry,
+        )
         faults.crash_point("after_commit", task)
         return outcome
+
+    async def apply_once(self, task: ChunkTask) -> BatchOutcome:
+        if faults.FAULT_POINT is not None:
+            return await faults.apply_with_fault(self.pool, task)
+        return await apply_batch(self.pool, task.batch())
 
     async def record(
         self,
@@ -116,9 +134,9 @@ class ChunkProcessor:
         first_delivery: bool = True,
         dead_letter: bool = False,
     ) -> None:
-        """Count the outcome once and acknowledge; write the summary when it ends the job."""
+        """Count the outcome once and acknowledge, then write the summary if it ended the job."""
         settings = self.settings
-        finished, status = await self.redis_step(
+        finished, _ = await self.redis_step(
             lambda: self.store.record_chunk(
                 task.job_id,
                 task.user_id,
@@ -134,8 +152,8 @@ class ChunkProcessor:
         faults.crash_point("after_ack", task)
         self.count_done(task)
 
-        level = bound.error if dead_letter else bound.info
-        level(
+        log_method = bound.error if dead_letter else bound.info
+        log_method(
             event,
             leads=len(task.lead_ids),
             failed=len(result.failures),
@@ -154,19 +172,30 @@ class ChunkProcessor:
         When a marker shows an earlier delivery committed the chunk (only its recording failed),
         that committed outcome is recorded instead.
         """
-        committed = await self.db_step(lambda: find_chunk_outcome(self.pool, task.job_id, task.chunk), bound)
+        committed = await self.db_step(
+            lambda: find_chunk_outcome(self.pool, task.job_id, task.chunk), bound
+        )
         if committed is not None:
-            await self.record(task, result_of(committed), bound, started, "chunk_applied", first_delivery=False)
+            await self.record(
+                task, result_of(committed), bound, started, "chunk_applied", first_delivery=False
+            )
             return
 
         self.stats.dead_letters += 1
         failures = [(lead_id, DEAD_LETTER) for lead_id in task.lead_ids]
-        await self.record(task, ChunkResult(0, failures), bound, started, "chunk_dead_lettered", dead_letter=True)
+        await self.record(
+            task, ChunkResult(0, failures), bound, started, "chunk_dead_lettered", dead_letter=True
+        )
 
-    async def record_replay(self, task: ChunkTask, result: ChunkResult, bound: Any, started: float) -> None:
-        """Replace the dead-letter outcome of a replayed chunk, then refresh a finished job's summary."""
+    async def record_replay(
+        self, task: ChunkTask, result: ChunkResult, bound: Any, started: float
+    ) -> None:
+        """Replace a replayed chunk's dead-letter outcome, then refresh a finished job's summary."""
         replaced, status = await self.redis_step(
-            lambda: self.store.record_replay(task.job_id, task.chunk, task.entry_id, result, task.lead_ids), bound
+            lambda: self.store.record_replay(
+                task.job_id, task.chunk, task.entry_id, result, task.lead_ids
+            ),
+            bound,
         )
         self.count_done(task)
         bound.info(
@@ -185,7 +214,11 @@ class ChunkProcessor:
         self.stats.leads_done += len(task.lead_ids)
 
     async def redis_step(self, step: Callable[[], Awaitable[T]], bound: Any) -> T:
-        return await retry_transient(step, TRANSIENT_REDIS_ERRORS, bound, "redis_retry", self.stats.count_retry)
+        return await retry_transient(
+            step, TRANSIENT_REDIS_ERRORS, bound, "redis_retry", self.stats.count_retry
+        )
 
     async def db_step(self, step: Callable[[], Awaitable[T]], bound: Any) -> T:
-        return await retry_transient(step, TRANSIENT_DB_ERRORS, bound, "database_retry", self.stats.count_retry)
+        return await retry_transient(
+            step, TRANSIENT_DB_ERRORS, bound, "database_retry", self.stats.count_retry
+        )

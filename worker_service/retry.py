@@ -26,7 +26,7 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
 )
 
-# Redis errors of an unreachable or restarting server; redis-py reconnects on the next call.
+# Redis errors of an unreachable or restarting server. redis-py reconnects on the next call.
 TRANSIENT_REDIS_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
@@ -36,12 +36,12 @@ TRANSIENT_REDIS_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def describe(error: BaseException) -> str:
-    """`Type: message` for logs; some client errors print only their type in repr()."""
+    """Format an error as `Type: message` for logs, since some print only their type in repr()."""
     return f"{type(error).__name__}: {error}"
 
 
 def backoff_delay(attempt: int) -> float:
-    """Capped exponential backoff with full jitter, so retrying workers do not move in step."""
+    """Return a capped exponential backoff with full jitter, so workers do not retry in step."""
     return random.uniform(0, min(RETRY_MAX_S, RETRY_BASE_S * 2**attempt))
 
 

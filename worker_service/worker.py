@@ -1,9 +1,9 @@
 """Worker lifecycle: resources, the read and claim loop, the chunk tasks, background chores and
 graceful shutdown.
 
-Shutdown (SIGTERM or SIGINT): the worker stops reading, lets in-flight chunks finish within
-SHUTDOWN_GRACE_S (each acknowledges what it committed), then cancels the rest and hands their
-entries to other workers at once by marking them idle. It exits 0.
+On SIGTERM or SIGINT the worker stops reading and lets in-flight chunks finish within
+SHUTDOWN_GRACE_S, each acknowledging what it committed. Then it cancels the rest and marks their
+entries long idle, so that other workers claim them at once, and exits 0.
 """
 
 import asyncio
@@ -27,24 +27,29 @@ from worker_service.consumer import StreamConsumer
 from worker_service.heartbeat import Heartbeat
 from worker_service.housekeeping import Housekeeper
 from worker_service.processor import ChunkProcessor
-from worker_service.retry import TRANSIENT_DB_ERRORS, TRANSIENT_REDIS_ERRORS, backoff_delay, describe
+from worker_service.retry import (
+    TRANSIENT_DB_ERRORS,
+    TRANSIENT_REDIS_ERRORS,
+    backoff_delay,
+    describe,
+)
 
 log = get_logger(__name__)
 
 BURST_BLOCK_MS = 100
 POOL_CLOSE_TIMEOUT_S = 5.0
-# Idle time given to entries handed over at shutdown: beyond any worker's CLAIM_IDLE_MS, so the
-# next claim of any worker takes them.
+# Idle time given to entries handed over at shutdown. It exceeds any worker's CLAIM_IDLE_MS, so
+# the next claim of any worker takes them.
 RELEASED_IDLE_MS = 30 * 24 * 3600 * 1000
 
 
 def default_consumer_name() -> str:
-    """Unique per process, so two workers never share a pending entries list by accident."""
+    """Return a name unique per process, so two workers never share a pending entries list."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class Worker:
-    """Reads chunks from the stream and applies them with `worker_concurrency` chunks in flight."""
+    """A stream worker applying up to `worker_concurrency` chunks at once."""
 
     def __init__(self, settings: Settings, *, burst: bool = False) -> None:
         self.settings = settings
@@ -63,10 +68,12 @@ class Worker:
         self.read_attempt = 0
 
     async def start(self) -> bool:
-        """Connect, waiting for Redis and PostgreSQL to be reachable; False if stopped first."""
+        """Connect once Redis and PostgreSQL are reachable, or return False if stopped before."""
         settings = self.settings
         self.redis = Redis.from_url(
-            settings.redis_url, socket_timeout=settings.worker_block_ms / 1000 + 10, health_check_interval=30
+            settings.redis_url,
+            socket_timeout=settings.worker_block_ms / 1000 + 10,
+            health_check_interval=30,
         )
         pool_size = settings.worker_concurrency + 1
         if not await self.until_ready(self.open_pool, TRANSIENT_DB_ERRORS, "postgres_unavailable"):
@@ -75,10 +82,14 @@ class Worker:
 
         store = JobStore(self.redis, settings.stream_key, settings.consumer_group)
         self.processor = ChunkProcessor(self.pool, store, settings, self.name)
-        self.consumer = StreamConsumer(self.redis, settings.stream_key, settings.consumer_group, self.name)
-        self.heartbeat = Heartbeat(self.redis, settings, self.name, lambda: self.counters())
+        self.consumer = StreamConsumer(
+            self.redis, settings.stream_key, settings.consumer_group, self.name
+        )
+        self.heartbeat = Heartbeat(self.redis, settings, self.name, self.counters)
         self.housekeeper = Housekeeper(self.redis, settings, self.name, self.processor.summaries)
-        if not await self.until_ready(self.consumer.ensure_group, TRANSIENT_REDIS_ERRORS, "redis_unavailable"):
+        if not await self.until_ready(
+            self.consumer.ensure_group, TRANSIENT_REDIS_ERRORS, "redis_unavailable"
+        ):
             return False
 
         self.start_chores()
@@ -98,9 +109,16 @@ class Worker:
 
     async def open_pool(self) -> None:
         size = self.settings.worker_concurrency + 1
-        self.pool = await create_pool(self.settings, max_size=size, min_size=min(self.settings.db_pool_min, size))
+        self.pool = await create_pool(
+            self.settings, max_size=size, min_size=min(self.settings.db_pool_min, size)
+        )
 
-    async def until_ready(self, step: Callable[[], Awaitable[None]], errors: tuple[type[BaseException], ...], event: str) -> bool:
+    async def until_ready(
+        self,
+        step: Callable[[], Awaitable[None]],
+        errors: tuple[type[BaseException], ...],
+        event: str,
+    ) -> bool:
         """Retry a start-up step with backoff until it succeeds or a stop is requested."""
         attempt = 0
         while not self.stop_event.is_set():
@@ -109,7 +127,13 @@ class Worker:
                 return True
             except errors as error:
                 delay = backoff_delay(attempt)
-                log.warning(event, consumer=self.name, attempt=attempt + 1, delay_s=round(delay, 3), error=describe(error))
+                log.warning(
+                    event,
+                    consumer=self.name,
+                    attempt=attempt + 1,
+                    delay_s=round(delay, 3),
+                    error=describe(error),
+                )
                 attempt += 1
                 await self.sleep_unless_stopped(delay)
         return False
@@ -130,7 +154,7 @@ class Worker:
         self.stop_event.set()
 
     async def run(self) -> None:
-        """Read and dispatch until stopped (or, in burst mode, until the stream has nothing for us)."""
+        """Read and dispatch chunks until stopped, or in burst mode until nothing is left."""
         while not self.stop_event.is_set():
             tasks = await self.next_tasks()
             if self.stop_event.is_set():
@@ -154,7 +178,13 @@ class Worker:
         except (*TRANSIENT_REDIS_ERRORS, redis.exceptions.ResponseError) as error:
             delay = backoff_delay(self.read_attempt)
             self.read_attempt += 1
-            log.warning("stream_read_failed", consumer=self.name, attempt=self.read_attempt, delay_s=round(delay, 3), error=describe(error))
+            log.warning(
+                "stream_read_failed",
+                consumer=self.name,
+                attempt=self.read_attempt,
+                delay_s=round(delay, 3),
+                error=describe(error),
+            )
             await self.sleep_unless_stopped(delay)
             return []
 
@@ -174,7 +204,7 @@ class Worker:
         return tasks
 
     async def wait_for_free_slots(self) -> int:
-        """Read no more than can start at once, so unstarted entries are never held in memory."""
+        """Wait for a free slot and return how many are free, so no entry waits in memory."""
         concurrency = self.settings.worker_concurrency
         while len(self.in_flight) >= concurrency and not self.stop_event.is_set():
             stop_waiter = asyncio.ensure_future(self.stop_event.wait())
@@ -204,8 +234,12 @@ class Worker:
             # after MAX_DELIVERIES deliveries.
             self.processor.stats.chunks_failed += 1
             log.exception(
-                "chunk_failed", job_id=task.job_id, chunk=task.chunk, consumer=self.name,
-                entry_id=task.entry_id, deliveries=task.deliveries,
+                "chunk_failed",
+                job_id=task.job_id,
+                chunk=task.chunk,
+                consumer=self.name,
+                entry_id=task.entry_id,
+                deliveries=task.deliveries,
             )
 
     async def drain(self) -> None:
@@ -217,7 +251,9 @@ class Worker:
         if not unfinished:
             return
 
-        abandoned = [self.in_flight[handle].entry_id for handle in unfinished if handle in self.in_flight]
+        abandoned = [
+            self.in_flight[handle].entry_id for handle in unfinished if handle in self.in_flight
+        ]
         for handle in unfinished:
             handle.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
@@ -232,26 +268,43 @@ class Worker:
             await self.consumer.touch(entry_ids, RELEASED_IDLE_MS)
         except (*TRANSIENT_REDIS_ERRORS, redis.exceptions.ResponseError) as error:
             # They are claimed after CLAIM_IDLE_MS instead.
-            log.warning("entries_release_failed", consumer=self.name, entries=len(entry_ids), error=describe(error))
+            log.warning(
+                "entries_release_failed",
+                consumer=self.name,
+                entries=len(entry_ids),
+                error=describe(error),
+            )
             return
         log.info("entries_released", consumer=self.name, entries=len(entry_ids))
 
     def start_chores(self) -> None:
         assert self.heartbeat is not None and self.housekeeper is not None
         self.chores = [
-            asyncio.create_task(self.every(self.heartbeat.interval_s, self.heartbeat.beat, "heartbeat_failed")),
-            asyncio.create_task(self.every(self.settings.claim_idle_ms / 3000, self.keep_entries, "keepalive_failed")),
             asyncio.create_task(
-                self.every(self.settings.housekeeping_interval_s, self.housekeeper.run_once, "housekeeping_failed")
+                self.every(self.heartbeat.interval_s, self.heartbeat.beat, "heartbeat_failed")
+            ),
+            asyncio.create_task(
+                self.every(
+                    self.settings.claim_idle_ms / 3000, self.keep_entries, "keepalive_failed"
+                )
+            ),
+            asyncio.create_task(
+                self.every(
+                    self.settings.housekeeping_interval_s,
+                    self.housekeeper.run_once,
+                    "housekeeping_failed",
+                )
             ),
         ]
 
-    async def every(self, interval_s: float, chore: Callable[[], Awaitable[None]], failure_event: str) -> None:
-        """Run `chore` now and then every `interval_s` until cancelled; log and survive its errors."""
+    async def every(
+        self, interval_s: float, chore: Callable[[], Awaitable[None]], failure_event: str
+    ) -> None:
+        """Run `chore` now and every `interval_s` until cancelled, logging its errors."""
         while True:
             try:
                 await chore()
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - a failed chore must not stop the worker
                 log.warning(failure_event, consumer=self.name, error=describe(error))
             await asyncio.sleep(interval_s)
 
@@ -259,11 +312,11 @@ class Worker:
         """Reset the idle time of held entries, so that a slow chunk is not claimed by others."""
         if self.consumer is None:
             return
-        taken = await self.consumer.touch(self.held_entries(), 0)
-        if taken:
-            # A stall longer than CLAIM_IDLE_MS let another worker claim them; the chunk marker and
+        claimed_by_others = await self.consumer.touch(self.held_entries(), 0)
+        if claimed_by_others:
+            # A stall longer than CLAIM_IDLE_MS let another worker claim them. The chunk marker and
             # the sequence guard make the second application change nothing.
-            log.warning("entries_claimed_elsewhere", consumer=self.name, entries=taken)
+            log.warning("entries_claimed_elsewhere", consumer=self.name, entries=claimed_by_others)
 
     async def close(self) -> None:
         """Stop the chores, leave the live list, close connections and log the final counts."""
@@ -283,12 +336,12 @@ class Worker:
         log.info("worker_stopped", consumer=self.name, **self.counters())
 
     async def leave_group(self) -> None:
-        """Remove the heartbeat, and this consumer from the group when it holds nothing."""
+        """Remove the heartbeat, and this consumer from the group unless it has pending entries."""
         if self.heartbeat is None or self.housekeeper is None:
             return
         try:
             await self.heartbeat.remove()
             await self.housekeeper.remove_consumer(self.name)
         except (*TRANSIENT_REDIS_ERRORS, redis.exceptions.ResponseError) as error:
-            # Housekeeping removes this consumer later, once it is idle and holds nothing.
+            # Housekeeping removes this consumer later, once it is idle with no pending entry.
             log.warning("leave_group_failed", consumer=self.name, error=describe(error))

@@ -23,7 +23,7 @@ if status and recorded and string.sub(recorded, -5) == ':dead' then
         redis.call('RPUSH', KEYS[3], unpack(ARGV, i, math.min(i + 499, #ARGV)))
     end
 
-    -- A finished job keeps its retention; its failures list may have been recreated above.
+    -- A finished job keeps its retention, and the failures list above may be a new key.
     local ttl = redis.call('TTL', KEYS[1])
     if ttl > 0 then
         redis.call('EXPIRE', KEYS[2], ttl)
