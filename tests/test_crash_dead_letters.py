@@ -15,13 +15,14 @@ from tests.worker_processes import (
     WorkerPool,
     isolated,
     job_fields,
-    own_redis,  # noqa: F401 - fixture
-    redis_url,  # noqa: F401 - fixture
+    pending_entries,
+    private_redis_server,  # noqa: F401 - fixture
+    private_redis_url,  # noqa: F401 - fixture
     run_ops,
-    stream_counts,
+    stream_length,
     wait_for_jobs,
     wait_until,
-    workers,  # noqa: F401 - fixture
+    worker_pool,  # noqa: F401 - fixture
 )
 
 POISON_LEADS = list(range(1, 151))
@@ -33,10 +34,14 @@ def settings(settings: Settings) -> Settings:
     return isolated(settings, chunk_size=100, max_deliveries=2)
 
 
-async def poison_run(client: TestClient, redis: Redis, settings: Settings, workers: WorkerPool) -> tuple[str, str]:
+async def poison_run(
+    client: TestClient, redis: Redis, settings: Settings, workers: WorkerPool
+) -> tuple[str, str]:
     """Run a job whose chunks always fail next to a healthy job, with one worker, to the end."""
     poison = await submit_job(client, POISON_LEADS)
-    faulty = workers.start(settings, "faulty", WORKER_FAULT_POINT="apply_error", WORKER_FAULT_JOB=poison)
+    faulty = workers.start(
+        settings, "faulty", WORKER_FAULT_POINT="apply_error", WORKER_FAULT_JOB=poison
+    )
     healthy = await submit_job(client, HEALTHY_LEADS)
     assert await wait_for_jobs(redis, [poison, healthy])
     faulty.signal(signal.SIGTERM)
@@ -45,7 +50,12 @@ async def poison_run(client: TestClient, redis: Redis, settings: Settings, worke
 
 
 async def test_poison_dead_lettered(
-    client: TestClient, redis: Redis, db: asyncpg.Pool, leads: int, settings: Settings, workers: WorkerPool
+    client: TestClient,
+    redis: Redis,
+    db: asyncpg.Pool,
+    leads: int,
+    settings: Settings,
+    workers: WorkerPool,
 ) -> None:
     poison, healthy = await poison_run(client, redis, settings, workers)
 
@@ -60,22 +70,34 @@ async def test_poison_dead_lettered(
     assert await history_rows(db, poison) == 0
     assert (await job_fields(redis, healthy))["successful_leads"] == str(len(HEALTHY_LEADS))
     assert exit_code == 0
-    assert sorted((entry["job"], entry["chunk"], entry["deliveries"], entry["leads"]) for entry in dead_letters) == [
+    assert sorted(
+        (entry["job"], entry["chunk"], entry["deliveries"], entry["leads"])
+        for entry in dead_letters
+    ) == [
         (poison, "0", "3", 100),
         (poison, "1", "3", 50),
     ]
     assert len(workers.started[0].events("chunk_failed")) == 4
-    assert await stream_counts(redis, settings) == (0, 0)
+    assert await stream_length(redis, settings) == 0
+    assert await pending_entries(redis, settings) == 0
 
 
 async def test_dead_letter_replayed(
-    client: TestClient, redis: Redis, db: asyncpg.Pool, leads: int, settings: Settings, workers: WorkerPool
+    client: TestClient,
+    redis: Redis,
+    db: asyncpg.Pool,
+    leads: int,
+    settings: Settings,
+    workers: WorkerPool,
 ) -> None:
     poison, _ = await poison_run(client, redis, settings, workers)
     workers.start(settings, "fixed")
     _, dead_letters = await run_ops(settings, "dead-letters", "list")
 
-    replies = [await run_ops(settings, "dead-letters", "replay", entry["entry_id"]) for entry in dead_letters]
+    replies = [
+        await run_ops(settings, "dead-letters", "replay", entry["entry_id"])
+        for entry in dead_letters
+    ]
 
     async def replayed() -> bool:
         row = await summary(db, poison)

@@ -1,4 +1,4 @@
-"""A Redis without persistence restarted: the stream and its group are gone. The worker sees
+"""A Redis without persistence restarted: the stream and its group are gone. The worker gets
 NOGROUP, logs an error and recreates the group from id 0, so entries added before it noticed
 are processed too."""
 
@@ -16,10 +16,10 @@ from tests.worker_processes import (
     WorkerPool,
     isolated,
     job_fields,
-    own_redis,  # noqa: F401 - fixture
-    redis_url,  # noqa: F401 - fixture
+    private_redis_server,  # noqa: F401 - fixture
+    private_redis_url,  # noqa: F401 - fixture
     wait_for_jobs,
-    workers,  # noqa: F401 - fixture
+    worker_pool,  # noqa: F401 - fixture
 )
 
 
@@ -29,7 +29,12 @@ def settings(settings: Settings) -> Settings:
 
 
 async def test_group_lost(
-    client: TestClient, redis: Redis, db: asyncpg.Pool, leads: int, settings: Settings, workers: WorkerPool,
+    client: TestClient,
+    redis: Redis,
+    db: asyncpg.Pool,
+    leads: int,
+    settings: Settings,
+    workers: WorkerPool,
     own_redis: PrivateRedis,
 ) -> None:
     worker = workers.start(settings)

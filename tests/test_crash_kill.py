@@ -9,17 +9,25 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from shared.settings import Settings
-from tests.job_checks import expected_failures, history_leads, history_rows, outbox_rows, submit_job, summary
+from tests.job_checks import (
+    expected_failures,
+    history_leads,
+    history_rows,
+    outbox_rows,
+    submit_job,
+    summary,
+)
 from tests.worker_processes import (
     WorkerPool,
     isolated,
     job_fields,
-    own_redis,  # noqa: F401 - fixture
-    redis_url,  # noqa: F401 - fixture
-    stream_counts,
+    pending_entries,
+    private_redis_server,  # noqa: F401 - fixture
+    private_redis_url,  # noqa: F401 - fixture
+    stream_length,
     wait_for_jobs,
     wait_until,
-    workers,  # noqa: F401 - fixture
+    worker_pool,  # noqa: F401 - fixture
 )
 
 LEAD_IDS = list(range(1, 1001))
@@ -30,9 +38,17 @@ def settings(settings: Settings) -> Settings:
     return isolated(settings, chunk_size=100)
 
 
-@pytest.mark.parametrize("point", ["before_transaction", "inside_transaction", "after_commit", "after_ack"])
+@pytest.mark.parametrize(
+    "point", ["before_transaction", "inside_transaction", "after_commit", "after_ack"]
+)
 async def test_kill_at_point(
-    point: str, client: TestClient, redis: Redis, db: asyncpg.Pool, leads: int, settings: Settings, workers: WorkerPool
+    point: str,
+    client: TestClient,
+    redis: Redis,
+    db: asyncpg.Pool,
+    leads: int,
+    settings: Settings,
+    workers: WorkerPool,
 ) -> None:
     job_id = await submit_job(client, LEAD_IDS)
     doomed = workers.start(settings, "doomed", WORKER_FAULT_POINT=point)
@@ -49,13 +65,20 @@ async def test_kill_at_point(
     assert await history_rows(db, job_id) == len(LEAD_IDS) - failed
     assert await history_leads(db, job_id) == len(LEAD_IDS) - failed
     assert await outbox_rows(db, job_id) == len(LEAD_IDS) - failed
-    assert await stream_counts(redis, settings) == (0, 0)
+    assert await stream_length(redis, settings) == 0
+    assert await pending_entries(redis, settings) == 0
 
 
 async def test_summary_after_crash(
-    client: TestClient, redis: Redis, db: asyncpg.Pool, leads: int, settings: Settings, workers: WorkerPool
+    client: TestClient,
+    redis: Redis,
+    db: asyncpg.Pool,
+    leads: int,
+    settings: Settings,
+    workers: WorkerPool,
 ) -> None:
-    """Killed after recording a job's only chunk, before writing its summary: another worker writes it."""
+    """A worker killed after recording a job's only chunk, before its summary, leaves the summary
+    to another worker."""
     job_id = await submit_job(client, LEAD_IDS[:50])
     doomed = workers.start(settings, "doomed", WORKER_FAULT_POINT="after_ack")
     assert await doomed.wait_exit() == -signal.SIGKILL

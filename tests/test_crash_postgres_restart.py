@@ -17,12 +17,13 @@ from tests.worker_processes import (
     WorkerPool,
     isolated,
     job_fields,
-    own_redis,  # noqa: F401 - fixture
-    redis_url,  # noqa: F401 - fixture
-    stream_counts,
+    pending_entries,
+    private_redis_server,  # noqa: F401 - fixture
+    private_redis_url,  # noqa: F401 - fixture
+    stream_length,
     wait_for_jobs,
     wait_until,
-    workers,  # noqa: F401 - fixture
+    worker_pool,  # noqa: F401 - fixture
 )
 
 LEAD_IDS = list(range(1, 1001))
@@ -52,7 +53,12 @@ def settings(settings: Settings) -> Settings:
 
 
 async def test_postgres_restart(
-    client: TestClient, redis: Redis, leads: int, settings: Settings, workers: WorkerPool, own_postgres: PrivatePostgres
+    client: TestClient,
+    redis: Redis,
+    leads: int,
+    settings: Settings,
+    workers: WorkerPool,
+    own_postgres: PrivatePostgres,
 ) -> None:
     dsn = own_postgres.dsn("crm")
     worker_settings = settings.model_copy(update={"database_url": dsn})
@@ -83,12 +89,17 @@ async def test_postgres_restart(
 
     fields = await job_fields(redis, job_id)
     check = await asyncpg.connect(dsn)
-    history = await check.fetchval("SELECT count(*) FROM crm_lead_status_history WHERE job_id = $1", job_id)
-    outbox = await check.fetchval("SELECT count(*) FROM crm_notifications WHERE payload->>'job_id' = $1", job_id)
+    history = await check.fetchval(
+        "SELECT count(*) FROM crm_lead_status_history WHERE job_id = $1", job_id
+    )
+    outbox = await check.fetchval(
+        "SELECT count(*) FROM crm_notifications WHERE payload->>'job_id' = $1", job_id
+    )
     await check.close()
     assert fields["status"] == "completed"
     assert fields["successful_leads"] == "999"
     assert fields["failed_leads"] == "1"
     assert history == 999
     assert outbox == 999
-    assert await stream_counts(redis, settings) == (0, 0)
+    assert await stream_length(redis, settings) == 0
+    assert await pending_entries(redis, settings) == 0

@@ -15,16 +15,18 @@ from tests.worker_processes import (
     WorkerPool,
     isolated,
     job_fields,
-    redis_url,  # noqa: F401 - fixture
-    stream_counts,
+    pending_entries,
+    private_redis_url,  # noqa: F401 - fixture
+    stream_length,
     wait_for_jobs,
     wait_until,
-    workers,  # noqa: F401 - fixture
+    worker_pool,  # noqa: F401 - fixture
 )
 
 LEAD_IDS = list(range(1, 1001))
 WAITING_ON_LOCK_SQL = """
-SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'
 """
 
 
@@ -42,7 +44,12 @@ def settings(settings: Settings) -> Settings:
 
 
 async def test_redis_restart(
-    client: TestClient, redis: Redis, db: asyncpg.Pool, leads: int, settings: Settings, workers: WorkerPool,
+    client: TestClient,
+    redis: Redis,
+    db: asyncpg.Pool,
+    leads: int,
+    settings: Settings,
+    workers: WorkerPool,
     own_redis: PrivateRedis,
 ) -> None:
     async with db.acquire() as blocker:
@@ -66,5 +73,6 @@ async def test_redis_restart(
     assert fields["failed_leads"] == "1"
     assert await history_rows(db, job_id) == 999
     assert await outbox_rows(db, job_id) == 999
-    assert await stream_counts(redis, settings) == (0, 0)
+    assert await stream_length(redis, settings) == 0
+    assert await pending_entries(redis, settings) == 0
     assert len(worker.events("redis_retry")) + len(worker.events("stream_read_failed")) > 0

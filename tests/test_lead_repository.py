@@ -1,4 +1,5 @@
-"""The one-statement batch apply: request order, second deliveries, per-lead failures, lock order."""
+"""The one-statement batch apply: request order, second deliveries, per-lead failures and lock
+order."""
 
 import asyncio
 import random
@@ -8,19 +9,29 @@ import asyncpg
 from shared.db import create_pool
 from shared.lead_repository import BatchRequest, apply_batch, find_chunk_outcome
 from shared.settings import Settings
+from tests.job_checks import history_rows, outbox_rows
 
 HISTORY_TEXT = "Actualización masiva de estado"
 
 
-def batch(lead_ids: list[int], estado: str, seq: int, user_id: int = 9000, **job: object) -> BatchRequest:
+def batch(
+    lead_ids: list[int], estado: str, seq: int, user_id: int = 9000, **job: object
+) -> BatchRequest:
     return BatchRequest(
-        lead_ids=lead_ids, estado=estado, request_seq=seq, actor_user_id=user_id,
-        is_admin=user_id == 9000, observaciones=HISTORY_TEXT, **job,  # type: ignore[arg-type]
+        lead_ids=lead_ids,
+        estado=estado,
+        request_seq=seq,
+        actor_user_id=user_id,
+        is_admin=user_id == 9000,
+        observaciones=HISTORY_TEXT,
+        **job,  # type: ignore[arg-type]
     )
 
 
 async def states(db: asyncpg.Pool, lead_ids: list[int]) -> list[str]:
-    rows = await db.fetch("SELECT estado_actual FROM crm_leads WHERE id = ANY($1::bigint[]) ORDER BY id", lead_ids)
+    rows = await db.fetch(
+        "SELECT estado_actual FROM crm_leads WHERE id = ANY($1::bigint[]) ORDER BY id", lead_ids
+    )
     return [row["estado_actual"] for row in rows]
 
 
@@ -28,21 +39,31 @@ async def test_older_request_superseded(db: asyncpg.Pool, leads: int) -> None:
     await apply_batch(db, batch([1, 2, 3], "CONFIRMADO", seq=20))
 
     outcome = await apply_batch(db, batch([1, 2, 3, 4], "APROBADO", seq=10))
+    history = await db.fetchval(
+        "SELECT count(*) FROM crm_lead_status_history WHERE request_seq = 10"
+    )
+    outbox = await db.fetchval("SELECT count(*) FROM crm_notifications WHERE related_lead_id = 4")
 
     assert outcome.superseded == 3
     assert outcome.successful == 4
     assert await states(db, [1, 2, 3, 4]) == ["CONFIRMADO", "CONFIRMADO", "CONFIRMADO", "APROBADO"]
-    assert await db.fetchval("SELECT count(*) FROM crm_lead_status_history WHERE request_seq = 10") == 1
-    assert await db.fetchval("SELECT count(*) FROM crm_notifications WHERE related_lead_id = 4") == 1
+    assert history == 1
+    assert outbox == 1
 
 
 async def test_newer_request_applies(db: asyncpg.Pool, leads: int) -> None:
     await apply_batch(db, batch([1], "CONFIRMADO", seq=10))
     await apply_batch(db, batch([1], "EN_TRANSITO", seq=11))
 
-    rows = await db.fetch("SELECT estado_anterior, estado_nuevo FROM crm_lead_status_history WHERE lead_id = 1 ORDER BY id")
+    rows = await db.fetch(
+        "SELECT estado_anterior, estado_nuevo FROM crm_lead_status_history"
+        " WHERE lead_id = 1 ORDER BY id"
+    )
 
-    assert [tuple(row) for row in rows] == [("EN_ESPERA", "CONFIRMADO"), ("CONFIRMADO", "EN_TRANSITO")]
+    assert [tuple(row) for row in rows] == [
+        ("EN_ESPERA", "CONFIRMADO"),
+        ("CONFIRMADO", "EN_TRANSITO"),
+    ]
 
 
 async def test_failure_codes(db: asyncpg.Pool, leads: int) -> None:
@@ -63,8 +84,8 @@ async def test_chunk_second_delivery(db: asyncpg.Pool, leads: int) -> None:
     assert second.first_delivery is False
     assert second.failures == first.failures
     assert second.successful == first.successful
-    assert await db.fetchval("SELECT count(*) FROM crm_lead_status_history WHERE job_id = 'bulk_ab_1'") == 2
-    assert await db.fetchval("SELECT count(*) FROM crm_notifications WHERE payload->>'job_id' = 'bulk_ab_1'") == 2
+    assert await history_rows(db, "bulk_ab_1") == 2
+    assert await outbox_rows(db, "bulk_ab_1") == 2
 
 
 async def test_chunk_outcome_lookup(db: asyncpg.Pool, leads: int) -> None:

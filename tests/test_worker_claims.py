@@ -1,4 +1,5 @@
-"""Claiming the pending entries of dead consumers, on Redis 6.2 and 7, and never those of a live one."""
+"""Claiming the pending entries of dead consumers, on Redis 6.2 and 7, and never those of a live
+one."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -15,10 +16,10 @@ from tests.worker_processes import (
     WorkerPool,
     isolated,
     job_fields,
-    own_redis,  # noqa: F401 - fixture
-    redis_url,  # noqa: F401 - fixture
+    private_redis_server,  # noqa: F401 - fixture
+    private_redis_url,  # noqa: F401 - fixture
     wait_for_jobs,
-    workers,  # noqa: F401 - fixture
+    worker_pool,  # noqa: F401 - fixture
 )
 from worker_service.consumer import StreamConsumer
 
@@ -38,13 +39,19 @@ async def versioned_redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis
 
 def chunk_fields(chunk: int) -> dict[str, str]:
     return {
-        "job": "bulk_00_1", "chunk": str(chunk), "seq": "1", "user": "1", "admin": "1",
-        "estado": "APROBADO", "obs": "Actualización masiva de estado", "ids": f"{chunk * 10 + 1},{chunk * 10 + 2}",
+        "job": "bulk_00_1",
+        "chunk": str(chunk),
+        "seq": "1",
+        "user": "1",
+        "admin": "1",
+        "estado": "APROBADO",
+        "obs": "Actualización masiva de estado",
+        "ids": f"{chunk * 10 + 1},{chunk * 10 + 2}",
     }
 
 
 async def consumers(redis: Redis, entries: int) -> tuple[StreamConsumer, StreamConsumer, list[str]]:
-    """A consumer that read `entries` new entries and died, and a live one."""
+    """Return a consumer that read `entries` new entries and died, a live one, and the ids."""
     dead = StreamConsumer(redis, STREAM, GROUP, "dead")
     live = StreamConsumer(redis, STREAM, GROUP, "live")
     await dead.ensure_group()
@@ -105,7 +112,7 @@ async def test_release_hands_over(versioned_redis: Redis) -> None:
     assert [task.entry_id for task in claimed] == ids
 
 
-async def test_touch_reports_taken(versioned_redis: Redis) -> None:
+async def test_touch_reports_claimed(versioned_redis: Redis) -> None:
     dead, live, ids = await consumers(versioned_redis, 1)
     await live.claim_idle(0, 10, held=[])
 
@@ -132,7 +139,12 @@ def settings(settings: Settings) -> Settings:
 
 
 async def test_slow_chunk_kept(
-    client: TestClient, redis: Redis, db: asyncpg.Pool, leads: int, settings: Settings, workers: WorkerPool
+    client: TestClient,
+    redis: Redis,
+    db: asyncpg.Pool,
+    leads: int,
+    settings: Settings,
+    workers: WorkerPool,
 ) -> None:
     """A chunk blocked on a row lock for several CLAIM_IDLE_MS stays with its live worker."""
     lead_ids = list(range(1, 501))
@@ -149,4 +161,6 @@ async def test_slow_chunk_kept(
     assert (await job_fields(redis, job_id))["successful_leads"] == str(len(lead_ids))
     assert await history_rows(db, job_id) == len(lead_ids)
     assert [worker.events("entries_claimed") for worker in started] == [[], []]
-    assert {event["deliveries"] for worker in started for event in worker.events("chunk_applied")} == {1}
+    assert {
+        event["deliveries"] for worker in started for event in worker.events("chunk_applied")
+    } == {1}

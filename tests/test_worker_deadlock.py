@@ -14,8 +14,8 @@ from tests.job_checks import history_rows, submit_job
 from tests.worker_processes import (
     isolated,
     job_fields,
-    own_redis,  # noqa: F401 - fixture
-    redis_url,  # noqa: F401 - fixture
+    private_redis_server,  # noqa: F401 - fixture
+    private_redis_url,  # noqa: F401 - fixture
     wait_until,
 )
 from worker_service.consumer import StreamConsumer
@@ -32,15 +32,24 @@ def settings(settings: Settings) -> Settings:
     return isolated(settings, chunk_size=100)
 
 
-async def test_deadlock_retried(client: TestClient, redis: Redis, db: asyncpg.Pool, leads: int, settings: Settings) -> None:
+async def test_deadlock_retried(
+    client: TestClient, redis: Redis, db: asyncpg.Pool, leads: int, settings: Settings
+) -> None:
     job_id = await submit_job(client, list(range(1, 101)))
     consumer = StreamConsumer(redis, settings.stream_key, settings.consumer_group, "deadlock-test")
     await consumer.ensure_group()
     [task] = await consumer.read_new(1, block_ms=100)
 
-    # The chunk's session detects the deadlock (after 2 s), the blocking session would wait a minute.
-    pool = await create_pool(settings, min_size=1, max_size=2, server_settings={"deadlock_timeout": "2s"})
-    processor = ChunkProcessor(pool, JobStore(redis, settings.stream_key, settings.consumer_group), settings, "deadlock-test")
+    # The chunk's session detects the deadlock after 2 s, before the blocking one would (60 s).
+    pool = await create_pool(
+        settings, min_size=1, max_size=2, server_settings={"deadlock_timeout": "2s"}
+    )
+    processor = ChunkProcessor(
+        pool,
+        JobStore(redis, settings.stream_key, settings.consumer_group),
+        settings,
+        "deadlock-test",
+    )
     try:
         async with db.acquire() as blocker:
             transaction = blocker.transaction()

@@ -1,5 +1,5 @@
-"""Housekeeping: stale consumers removed only when they hold nothing, expired jobs pruned from the
-job listing indexes."""
+"""Housekeeping: stale consumers removed only when they have no pending entry, and expired jobs
+pruned from the job listing indexes."""
 
 import asyncio
 import time
@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from shared import keys
 from shared.job_store import JobStore
 from shared.settings import Settings
-from tests.worker_processes import isolated, own_redis, redis_url  # noqa: F401 - fixtures
+from tests.worker_processes import isolated, private_redis_server, private_redis_url  # noqa: F401 - fixtures
 from worker_service.consumer import StreamConsumer
 from worker_service.housekeeping import Housekeeper
 from worker_service.job_summary import SummaryWriter

@@ -1,6 +1,6 @@
-"""Bounded Redis: after 1,000 jobs of 1,000 leads, the stream holds no processed entry, every job
-key has a TTL, Redis memory is its baseline plus the kept jobs, and back at the baseline once
-their retention ends."""
+"""Bounded Redis after 1,000 jobs of 1,000 leads: the stream has no processed entry left, every
+job key has a TTL, and Redis memory is its baseline plus the kept jobs, then back at the baseline
+once their retention ends."""
 
 import asyncio
 import time
@@ -18,11 +18,12 @@ from tests.job_checks import submit_job
 from tests.worker_processes import (
     WorkerPool,
     isolated,
-    own_redis,  # noqa: F401 - fixture
-    redis_url,  # noqa: F401 - fixture
-    stream_counts,
+    pending_entries,
+    private_redis_server,  # noqa: F401 - fixture
+    private_redis_url,  # noqa: F401 - fixture
+    stream_length,
     wait_until,
-    workers,  # noqa: F401 - fixture
+    worker_pool,  # noqa: F401 - fixture
 )
 from worker_service.housekeeping import Housekeeper
 from worker_service.job_summary import SummaryWriter
@@ -63,7 +64,9 @@ async def submit_jobs(client: TestClient, count: int) -> list[str]:
     async def submitter() -> None:
         while numbers:
             number = numbers.pop()
-            job_ids.append(await submit_job(client, lead_ids, estado=["APROBADO", "CONFIRMADO"][number % 2]))
+            job_ids.append(
+                await submit_job(client, lead_ids, estado=["APROBADO", "CONFIRMADO"][number % 2])
+            )
 
     await asyncio.gather(*(submitter() for _ in range(SUBMITTERS)))
     return job_ids
@@ -71,13 +74,16 @@ async def submit_jobs(client: TestClient, count: int) -> list[str]:
 
 async def wait_summarised(db: asyncpg.Pool, count: int) -> bool:
     async def summarised() -> bool:
-        return await db.fetchval("SELECT count(*) FROM crm_bulk_jobs WHERE status = 'completed'") == count
+        return (
+            await db.fetchval("SELECT count(*) FROM crm_bulk_jobs WHERE status = 'completed'")
+            == count
+        )
 
     return await wait_until(summarised, timeout_s=240)
 
 
 async def end_retention(redis: Redis, db: asyncpg.Pool, settings: Settings) -> None:
-    """Let every kept job expire now, and prune the listing indexes as workers do."""
+    """Make every kept job expire now, and prune the listing indexes as workers do."""
     for key in await job_keys(redis):
         await redis.pexpire(key, 1)
     members = await redis.zrange(keys.EXPIRING_JOBS, 0, -1)
@@ -91,7 +97,9 @@ async def end_retention(redis: Redis, db: asyncpg.Pool, settings: Settings) -> N
         pass
 
 
-async def test_memory_bounded(client: TestClient, redis: Redis, db: asyncpg.Pool, settings: Settings, workers: WorkerPool) -> None:
+async def test_memory_bounded(
+    client: TestClient, redis: Redis, db: asyncpg.Pool, settings: Settings, workers: WorkerPool
+) -> None:
     await db.execute(SEED_LEADS_SQL, LEADS_PER_JOB)
     workers.start(settings, "first")
     workers.start(settings, "second")
@@ -104,15 +112,20 @@ async def test_memory_bounded(client: TestClient, redis: Redis, db: asyncpg.Pool
 
     job_ids = await submit_jobs(client, JOBS)
     assert await wait_summarised(db, JOBS + 1)
-    kept = await job_keys(redis)
-    ttls = [await redis.ttl(key) for key in kept]
-    kept_bytes = await key_bytes(redis, kept) + await key_bytes(redis, INDEXES) + len(kept) * KEY_OVERHEAD_BYTES
+    kept_keys = await job_keys(redis)
+    ttls = [await redis.ttl(key) for key in kept_keys]
+    kept_bytes = (
+        await key_bytes(redis, kept_keys)
+        + await key_bytes(redis, INDEXES)
+        + len(kept_keys) * KEY_OVERHEAD_BYTES
+    )
     with_jobs = await used_memory(redis)
 
     assert len(job_ids) == JOBS
-    assert await stream_counts(redis, settings) == (0, 0)
+    assert await stream_length(redis, settings) == 0
+    assert await pending_entries(redis, settings) == 0
     assert await redis.zcard(keys.unsummarised_jobs(settings.stream_key)) == 0
-    assert len(kept) >= 2 * JOBS
+    assert len(kept_keys) >= 2 * JOBS
     assert min(ttls) > 0
     assert with_jobs - baseline <= kept_bytes + MEMORY_SLACK_BYTES
 

@@ -1,6 +1,6 @@
-"""Order across workers: overlapping jobs and sync calls on the same leads in quick succession, three
-worker processes; every lead ends in the state of the last request that listed it, and its
-history follows the order in which the requests were accepted."""
+"""Order across workers, with three worker processes and overlapping jobs and sync calls on the
+same leads in quick succession. Every lead ends in the state of the last request that listed it,
+and its history follows the order in which the requests were accepted."""
 
 import random
 
@@ -17,17 +17,25 @@ from tests.worker_processes import (
     WorkerPool,
     isolated,
     job_fields,
-    own_redis,  # noqa: F401 - fixture
-    redis_url,  # noqa: F401 - fixture
+    private_redis_server,  # noqa: F401 - fixture
+    private_redis_url,  # noqa: F401 - fixture
     wait_for_jobs,
-    workers,  # noqa: F401 - fixture
+    worker_pool,  # noqa: F401 - fixture
 )
 
 ROUNDS = 200
 LEAD_POOL = 600
 JOB_LEADS = 150
 SYNC_LEADS = 40
-STATES = ["EN_ESPERA", "CONTACTADO", "APROBADO", "CONFIRMADO", "EN_TRANSITO", "EN_BODEGA", "CANCELADO"]
+STATES = [
+    "EN_ESPERA",
+    "CONTACTADO",
+    "APROBADO",
+    "CONFIRMADO",
+    "EN_TRANSITO",
+    "EN_BODEGA",
+    "CANCELADO",
+]
 
 HISTORY_SQL = """
 SELECT lead_id, estado_anterior, estado_nuevo, request_seq
@@ -44,7 +52,11 @@ def settings(settings: Settings) -> Settings:
 async def sync_call(db: asyncpg.Pool, store: JobStore, lead_ids: list[int], estado: str) -> int:
     seq = await store.next_request_seq()
     batch = BatchRequest(
-        lead_ids=lead_ids, estado=estado, request_seq=seq, actor_user_id=ADMIN_ID, is_admin=True,
+        lead_ids=lead_ids,
+        estado=estado,
+        request_seq=seq,
+        actor_user_id=ADMIN_ID,
+        is_admin=True,
         observaciones="Actualización masiva de estado",
     )
     await apply_batch(db, batch)
@@ -52,7 +64,12 @@ async def sync_call(db: asyncpg.Pool, store: JobStore, lead_ids: list[int], esta
 
 
 async def test_order_across_workers(
-    client: TestClient, redis: Redis, db: asyncpg.Pool, leads: int, settings: Settings, workers: WorkerPool
+    client: TestClient,
+    redis: Redis,
+    db: asyncpg.Pool,
+    leads: int,
+    settings: Settings,
+    workers: WorkerPool,
 ) -> None:
     rng = random.Random(4)
     store = JobStore(redis, settings.stream_key, settings.consumer_group)
@@ -84,7 +101,10 @@ async def test_order_across_workers(
             last_request[lead_id] = max(seq, last_request.get(lead_id, 0))
             listed_by.setdefault(lead_id, set()).add(seq)
 
-    rows = await db.fetch("SELECT id, estado_actual, last_request_seq FROM crm_leads WHERE id = ANY($1::bigint[])", list(last_request))
+    rows = await db.fetch(
+        "SELECT id, estado_actual, last_request_seq FROM crm_leads WHERE id = ANY($1::bigint[])",
+        list(last_request),
+    )
     final = {row["id"]: (row["estado_actual"], row["last_request_seq"]) for row in rows}
     expected = {lead_id: (state_of_seq[seq], seq) for lead_id, seq in last_request.items()}
     assert [seq for seq, _, _ in requests] == sorted(seq for seq, _, _ in requests)
@@ -93,16 +113,25 @@ async def test_order_across_workers(
     history: dict[int, list[asyncpg.Record]] = {}
     for row in await db.fetch(HISTORY_SQL):
         history.setdefault(row["lead_id"], []).append(row)
-    broken = [lead_id for lead_id, lead_rows in history.items() if not history_in_order(lead_rows, state_of_seq, listed_by[lead_id])]
+    broken = [
+        lead_id
+        for lead_id, lead_rows in history.items()
+        if not history_in_order(lead_rows, state_of_seq, listed_by[lead_id])
+    ]
     assert broken == []
     assert {lead_id: lead_rows[-1]["estado_nuevo"] for lead_id, lead_rows in history.items()} == {
         lead_id: state for lead_id, (state, _) in expected.items()
     }
 
 
-def history_in_order(rows: list[asyncpg.Record], state_of_seq: dict[int, str], listed_by: set[int]) -> bool:
-    """Rows in insertion order: increasing request numbers of requests that listed the lead,
-    each row's new state the state of its request, each previous state the one before it."""
+def history_in_order(
+    rows: list[asyncpg.Record], state_of_seq: dict[int, str], listed_by: set[int]
+) -> bool:
+    """Check a lead's history rows in insertion order.
+
+    Their request numbers increase and belong to requests that listed the lead, each new state
+    is the state of its request, and each previous state is the state before it.
+    """
     previous_state, previous_seq = "EN_ESPERA", 0
     for row in rows:
         seq = row["request_seq"]

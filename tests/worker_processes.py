@@ -1,15 +1,14 @@
 """Workers run as real processes for the crash tests, with settings passed as environment variables.
 
 Each test gets its own stream and consumer group. The tests also run against a Redis server of
-their own (the `redis_url` fixture below replaces the shared database 9): other test runs on the
-machine flush database 9 at the start of each of their tests, which would delete a running job.
+their own, because other test runs on the machine flush the shared database 9 at the start of
+each of their tests, which would delete a running job. The `redis_url` fixture below does this.
 """
 
 import asyncio
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ FINAL_STATUSES = {"completed", "cancelled", "failed"}
 
 
 def isolated(settings: Settings, **changes: Any) -> Settings:
-    """`settings` with a stream and group of its own, fast claims and fast housekeeping."""
+    """Return `settings` with a stream and group of their own, fast claims and housekeeping."""
     suffix = secrets.token_hex(4)
     values = {
         **settings.model_dump(),
@@ -50,7 +49,7 @@ def isolated(settings: Settings, **changes: Any) -> Settings:
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment a worker process needs to read `settings`; `extra` adds fault variables."""
+    """Return the environment that gives a process `settings`, plus `extra` variables."""
     env = {name: value for name, value in os.environ.items() if name not in FAULT_VARIABLES}
     for name, value in settings.model_dump().items():
         if value is None:
@@ -66,7 +65,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """One `python -m worker_service` child, its JSON log lines kept in a file."""
+    """A `python -m worker_service` child process, writing its JSON log lines to a file."""
 
     def __init__(self, settings: Settings, log_path: Path, name: str, **extra_env: str) -> None:
         self.name = name
@@ -74,7 +73,11 @@ class WorkerProcess:
         env = settings_env(settings.model_copy(update={"consumer_name": name}), **extra_env)
         self.log_file = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "worker_service"], cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "worker_service"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -86,7 +89,7 @@ class WorkerProcess:
             self.process.send_signal(signum)
 
     async def wait_exit(self, timeout_s: float = WAIT_TIMEOUT_S) -> int | None:
-        """Wait for the process to end; return its exit code (negative for a signal) or None."""
+        """Wait for the process to end and return its exit code (negative for a signal) or None."""
         deadline = time.monotonic() + timeout_s
         while self.process.poll() is None and time.monotonic() < deadline:
             await asyncio.sleep(POLL_INTERVAL_S)
@@ -100,7 +103,7 @@ class WorkerProcess:
         self.log_file.close()
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
-        """The process's structured log events, optionally only those called `name`."""
+        """Return the process's structured log events, or only those called `name`."""
         found = []
         for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
             if not line.startswith("{"):
@@ -112,7 +115,7 @@ class WorkerProcess:
 
 
 class WorkerPool:
-    """Starts worker processes for one test and kills any still running at its end."""
+    """Worker processes of one test, killed at its end if still running."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -129,28 +132,34 @@ class WorkerPool:
             worker.stop_now()
 
 
-@pytest.fixture(scope="module")
-async def own_redis() -> AsyncIterator[PrivateRedis]:
+# The fixtures below are imported by the test modules that use them, under their own names, so
+# that a test's `redis_url` and `own_redis` arguments resolve to them and not to conftest's.
+
+
+@pytest.fixture(name="own_redis", scope="module")
+async def private_redis_server() -> AsyncIterator[PrivateRedis]:
     server = PrivateRedis()
     await server.start()
     yield server
     await server.close()
 
 
-@pytest.fixture(scope="module")
-def redis_url(own_redis: PrivateRedis) -> str:
+@pytest.fixture(name="redis_url", scope="module")
+def private_redis_url(own_redis: PrivateRedis) -> str:
     return own_redis.url(9)
 
 
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[WorkerPool]:
+@pytest.fixture(name="workers")
+def worker_pool(tmp_path: Path) -> Iterator[WorkerPool]:
     pool = WorkerPool(tmp_path)
     yield pool
     pool.stop_all()
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float = WAIT_TIMEOUT_S) -> bool:
-    """Poll `check` until it is true or `timeout_s` passes; return its last answer."""
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], timeout_s: float = WAIT_TIMEOUT_S
+) -> bool:
+    """Poll `check` until it is true or `timeout_s` passes, and return its last result."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if await check():
@@ -164,7 +173,9 @@ async def job_fields(redis: Redis, job_id: str) -> dict[str, str]:
     return {key.decode(): value.decode() for key, value in raw.items()}
 
 
-async def wait_for_jobs(redis: Redis, job_ids: list[str], timeout_s: float = WAIT_TIMEOUT_S) -> bool:
+async def wait_for_jobs(
+    redis: Redis, job_ids: list[str], timeout_s: float = WAIT_TIMEOUT_S
+) -> bool:
     """Wait until every job has a final status."""
 
     async def all_final() -> bool:
@@ -177,11 +188,13 @@ async def wait_for_jobs(redis: Redis, job_ids: list[str], timeout_s: float = WAI
     return await wait_until(all_final, timeout_s)
 
 
-async def stream_counts(redis: Redis, settings: Settings) -> tuple[int, int]:
-    """(entries in the stream, entries pending in the group)."""
-    length = await redis.xlen(settings.stream_key)
-    pending = await redis.xpending(settings.stream_key, settings.consumer_group)
-    return length, pending["pending"]
+async def stream_length(redis: Redis, settings: Settings) -> int:
+    return await redis.xlen(settings.stream_key)
+
+
+async def pending_entries(redis: Redis, settings: Settings) -> int:
+    summary = await redis.xpending(settings.stream_key, settings.consumer_group)
+    return summary["pending"]
 
 
 async def worker_counter(redis: Redis, name: str, counter: str) -> int:
@@ -189,15 +202,17 @@ async def worker_counter(redis: Redis, name: str, counter: str) -> int:
     return int(value) if value is not None else 0
 
 
-def terminate(worker: WorkerProcess) -> None:
-    worker.signal(signal.SIGTERM)
-
-
 async def run_ops(settings: Settings, *args: str) -> tuple[int, Any]:
-    """Run `python -m tools.ops` with `settings`; return its exit code and its parsed JSON answer."""
+    """Run `python -m tools.ops` with `settings` and return its exit code and JSON output."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tools.ops", *args, cwd=ROOT, env=settings_env(settings),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "tools.ops",
+        *args,
+        cwd=ROOT,
+        env=settings_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, _ = await asyncio.wait_for(process.communicate(), timeout=WAIT_TIMEOUT_S)
     answer = json.loads(stdout) if stdout.strip() else None
