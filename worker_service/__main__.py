@@ -36,6 +36,10 @@ def main() -> None:
 
     settings = get_settings()
     configure_logging(settings)
+    if faults.FAULT_POINT is not None and faults.FAULT_POINT not in faults.POINTS:
+        log.error(
+            "fault_point_unknown", fault_point=faults.FAULT_POINT, known=sorted(faults.POINTS)
+        )
     log.info(
         "worker_process_starting",
         version=__version__,

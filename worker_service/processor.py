@@ -171,6 +171,10 @@ class ChunkProcessor:
 
         When a marker shows an earlier delivery committed the chunk (only its recording failed),
         that committed outcome is recorded instead.
+
+        NOTE: a worker that stalled for longer than CLAIM_IDLE_MS while holding the chunk could
+        still commit it after this point. Its leads would then change while the job counts them
+        as failed.
         """
         committed = await self.db_step(
             lambda: find_chunk_outcome(self.pool, task.job_id, task.chunk), bound
