@@ -26,6 +26,12 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 def main() -> None:
     settings = get_settings()
     configure_logging(settings)
+    try:
+        settings.require_jwt_keys()
+    except ValueError as error:
+        log.error("api_settings_invalid", error=str(error))
+        sys.exit(2)
+
     log.info(
         "api_starting",
         version=__version__,

@@ -69,21 +69,28 @@ class Settings(BaseSettings):
     stale_consumer_idle_ms: int = Field(default=3_600_000, ge=1000)
 
     @model_validator(mode="after")
-    def _check_secrets(self) -> "Settings":
-        """Refuse to start in production without a key, and give development a fixed one."""
-        uses_hmac = any(alg.startswith("HS") for alg in self.jwt_algorithms)
-        uses_public_key = any(not alg.startswith("HS") for alg in self.jwt_algorithms)
-
-        if self.app_env == "development" and uses_hmac and self.jwt_secret is None:
-            self.jwt_secret = SecretStr(DEV_JWT_SECRET)
-
-        if uses_hmac and self.jwt_secret is None:
-            raise ValueError("JWT_SECRET is required when JWT_ALGORITHMS includes an HS algorithm")
-        if uses_public_key and self.jwt_public_key is None:
-            raise ValueError("JWT_PUBLIC_KEY is required when JWT_ALGORITHMS includes RS or ES")
+    def _check_jwt_settings(self) -> "Settings":
+        """Reject `none` as an algorithm, and give development a fixed HMAC secret."""
         if "none" in (alg.lower() for alg in self.jwt_algorithms):
             raise ValueError("JWT_ALGORITHMS must not include 'none'")
+        if self.app_env == "development" and self.uses_hmac and self.jwt_secret is None:
+            self.jwt_secret = SecretStr(DEV_JWT_SECRET)
         return self
+
+    @property
+    def uses_hmac(self) -> bool:
+        return any(alg.startswith("HS") for alg in self.jwt_algorithms)
+
+    def require_jwt_keys(self) -> None:
+        """Raise ValueError when a configured algorithm has no key; the API calls it at start-up.
+
+        The worker and the tools verify no tokens, so they run without JWT settings.
+        """
+        if self.uses_hmac and self.jwt_secret is None:
+            raise ValueError("JWT_SECRET is required when JWT_ALGORITHMS includes an HS algorithm")
+        uses_public_key = any(not alg.startswith("HS") for alg in self.jwt_algorithms)
+        if uses_public_key and self.jwt_public_key is None:
+            raise ValueError("JWT_PUBLIC_KEY is required when JWT_ALGORITHMS includes RS or ES")
 
     @property
     def normalized_prefix(self) -> str:
