@@ -52,6 +52,7 @@ class JobStore:
         self._record_chunk = redis.register_script(load_lua("record_chunk"))
         self._record_replay = redis.register_script(load_lua("record_replay"))
         self._cancel = redis.register_script(load_lua("cancel_job"))
+        self._read = redis.register_script(load_lua("read_job"))
 
     async def enqueue(
         self, job: NewJob, limits: RateLimits, claim: IdempotencyClaim | None = None
@@ -166,19 +167,19 @@ class JobStore:
         return status.decode() if isinstance(status, bytes) else str(status)
 
     async def read(self, job_id: str, failures_limit: int) -> tuple[dict[str, str], list[str]] | None:
-        """Return the job hash and its first `failures_limit` failure entries, or None when missing."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.job(job_id))
-            if failures_limit > 0:
-                pipe.lrange(keys.job_failures(job_id), 0, failures_limit - 1)
-            replies = await pipe.execute()
+        """Return the job hash and its first `failures_limit` failure entries, or None when missing.
 
-        fields = replies[0]
-        if not fields:
+        One script call rather than a pipeline: status reads are the hottest path of the API.
+        """
+        reply = await self._read(
+            keys=[keys.job(job_id), keys.job_failures(job_id)], args=[max(failures_limit, 0)]
+        )
+        if not reply:
             return None
-        failures = replies[1] if failures_limit > 0 else []
-        decoded = {key.decode(): value.decode() for key, value in fields.items()}
-        return decoded, [entry.decode() for entry in failures]
+
+        flat, failures = reply
+        fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return fields, [_text(entry) for entry in failures]
 
     async def read_failures(self, job_id: str, offset: int, limit: int) -> list[str]:
         entries = await self.redis.lrange(keys.job_failures(job_id), offset, offset + limit - 1)

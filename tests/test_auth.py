@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from redis.asyncio import Redis
 
+from api_service.auth import Caller, VerifiedTokens
 from shared.settings import Settings
 from tests.api_helpers import api_client, submit, with_settings
 from tests.conftest import TEST_SECRET, auth, make_token
@@ -340,3 +341,42 @@ async def test_admin_lists_every_user(client: TestClient) -> None:
 async def test_conftest_token_accepted(client: TestClient) -> None:
     status, _ = await get_jobs(client, bearer(make_token(1)))
     assert status == 200
+
+
+def test_verified_token_cache_hit() -> None:
+    verified = VerifiedTokens(leeway_s=0)
+    caller = Caller(user_id=7, roles=frozenset({"cliente"}))
+    verified.put("token-a", caller, {"exp": time.time() + 60})
+
+    assert verified.get("token-a") == caller
+    assert verified.get("token-b") is None
+
+
+def test_verified_token_cache_expiry() -> None:
+    verified = VerifiedTokens(leeway_s=5)
+    caller = Caller(user_id=7, roles=frozenset({"cliente"}))
+    verified.put("token-a", caller, {"exp": time.time() - 6})
+
+    assert verified.get("token-a") is None
+    assert "token-a" not in verified.entries
+
+
+def test_verified_token_cache_bounded() -> None:
+    verified = VerifiedTokens(leeway_s=0, max_entries=3)
+    caller = Caller(user_id=7, roles=frozenset({"cliente"}))
+    for index in range(5):
+        verified.put(f"token-{index}", caller, {"exp": time.time() + 60})
+
+    assert len(verified.entries) == 3
+    assert verified.get("token-0") is None
+    assert verified.get("token-4") == caller
+
+
+async def test_cached_token_tampered_rejected(client: TestClient) -> None:
+    token = make_token(1, ["cliente"])
+    first = await client.get("/api/crm/jobs", headers={"Authorization": f"Bearer {token}"})
+    tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    second = await client.get("/api/crm/jobs", headers={"Authorization": f"Bearer {tampered}"})
+
+    assert first.status == 200
+    assert second.status == 401
