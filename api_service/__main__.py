@@ -9,7 +9,7 @@ from aiohttp import web
 from api_service.app import create_app
 from shared import __version__
 from shared.logs import configure_logging, get_logger
-from shared.settings import get_settings
+from shared.settings import load_settings_or_exit
 
 log = get_logger("api_service")
 
@@ -24,7 +24,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = load_settings_or_exit()
     configure_logging(settings)
     try:
         settings.require_jwt_keys()

@@ -1,12 +1,17 @@
 """Typed settings, read once from environment variables at start-up."""
 
+import sys
 from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-never-use-in-production"
+# HS256 signs with SHA-256, so a shorter secret weakens it (RFC 7518, section 3.2).
+MIN_HMAC_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -68,6 +73,16 @@ class Settings(BaseSettings):
     housekeeping_interval_s: float = Field(default=10.0, gt=0)
     stale_consumer_idle_ms: int = Field(default=3_600_000, ge=1000)
 
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        """Fail at start-up, not on the first response that formats a timestamp."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as UTC") from error
+        return value
+
     @model_validator(mode="after")
     def _check_jwt_settings(self) -> "Settings":
         """Reject `none` as an algorithm, and give development a fixed HMAC secret."""
@@ -88,6 +103,9 @@ class Settings(BaseSettings):
         """
         if self.uses_hmac and self.jwt_secret is None:
             raise ValueError("JWT_SECRET is required when JWT_ALGORITHMS includes an HS algorithm")
+        secret_bytes = len(self.jwt_secret.get_secret_value().encode()) if self.jwt_secret else 0
+        if self.uses_hmac and self.app_env == "production" and secret_bytes < MIN_HMAC_SECRET_BYTES:
+            raise ValueError(f"JWT_SECRET must be at least {MIN_HMAC_SECRET_BYTES} bytes in production")
         uses_public_key = any(not alg.startswith("HS") for alg in self.jwt_algorithms)
         if uses_public_key and self.jwt_public_key is None:
             raise ValueError("JWT_PUBLIC_KEY is required when JWT_ALGORITHMS includes RS or ES")
@@ -103,3 +121,12 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Read the environment once per process."""
     return Settings()
+
+
+def load_settings_or_exit() -> Settings:
+    """Read the settings for a service's entry point; print what is wrong and exit 2 when invalid."""
+    try:
+        return get_settings()
+    except (ValidationError, SettingsError) as error:
+        print(f"invalid settings: {error}", file=sys.stderr)
+        raise SystemExit(2) from error

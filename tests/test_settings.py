@@ -49,3 +49,26 @@ def test_api_exits_without_secret() -> None:
     assert result.returncode == 2
     assert "JWT_SECRET is required" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unknown_timezone_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        Settings(app_env="development", timezone="Mars/Olympus")
+
+
+def test_short_production_secret_rejected() -> None:
+    settings = Settings(app_env="production", jwt_secret="x")
+
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        settings.require_jwt_keys()
+
+
+def test_invalid_settings_exit_cleanly() -> None:
+    env = {"APP_ENV": "development", "PATH": "/usr/bin:/bin", "TIMEZONE": "Mars/Olympus"}
+    result = subprocess.run(
+        [sys.executable, "-m", "worker_service"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 2
+    assert "unknown time zone" in result.stderr
+    assert "Traceback" not in result.stderr

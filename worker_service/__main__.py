@@ -7,7 +7,7 @@ import sys
 
 from shared import __version__
 from shared.logs import configure_logging, get_logger
-from shared.settings import get_settings
+from shared.settings import get_settings, load_settings_or_exit
 from worker_service import faults
 from worker_service.worker import Worker
 
@@ -34,7 +34,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    settings = get_settings()
+    settings = load_settings_or_exit()
     configure_logging(settings)
     if faults.FAULT_POINT is not None and faults.FAULT_POINT not in faults.POINTS:
         log.error(
