@@ -132,6 +132,8 @@ def service_env(urls: ServerUrls, consumer_name: str | None = None) -> dict[str,
     env["DATABASE_URL"] = urls.database_url
     env.setdefault("APP_ENV", "development")
     env.setdefault("LOG_FORMAT", "console")
+    # The development JWT secret is public, so by default only this machine may reach the API.
+    env.setdefault("API_HOST", "127.0.0.1")
     if consumer_name is not None:
         env["CONSUMER_NAME"] = consumer_name
     return env
