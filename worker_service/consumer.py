@@ -103,6 +103,30 @@ class StreamConsumer:
         _, entries = reply[0]
         return await self.decode(entries)
 
+    async def read_own_pending(self, after_id: str, count: int) -> tuple[list[ChunkTask], str | None]:
+        """Read entries delivered to this consumer name before a restart and never acknowledged.
+
+        Returns the tasks and the id to continue after, or None once the list is exhausted.
+        Entries deleted meanwhile come back without fields and are acknowledged here.
+        """
+        reply = await self.redis.xreadgroup(
+            self.group, self.name, {self.stream_key: after_id}, count=count
+        )
+        entries = reply[0][1] if reply else []
+        if not entries:
+            return [], None
+
+        deleted = [entry_id for entry_id, fields in entries if not fields]
+        if deleted:
+            await self.redis.xack(self.stream_key, self.group, *deleted)
+        live = [(entry_id, fields) for entry_id, fields in entries if fields]
+        tasks = await self.decode(live)
+        if tasks:
+            log.info("own_pending_resumed", consumer=self.name, entries=len(tasks))
+
+        next_id = _text(entries[-1][0]) if len(entries) == count else None
+        return await self.with_delivery_counts(tasks), next_id
+
     async def claim_idle(
         self, min_idle_ms: int, count: int, held: Collection[str]
     ) -> list[ChunkTask]:

@@ -66,6 +66,8 @@ class Worker:
         self.chores: list[asyncio.Task[None]] = []
         self.last_claim = 0.0
         self.read_attempt = 0
+        # Where the scan of this consumer's own pending entries continues; None once done.
+        self.own_pending_cursor: str | None = "0"
 
     async def start(self) -> bool:
         """Connect once Redis and PostgreSQL are reachable, or return False if stopped before."""
@@ -190,6 +192,13 @@ class Worker:
 
     async def read_or_claim(self, consumer: StreamConsumer, free: int) -> list[ChunkTask]:
         settings = self.settings
+        if self.own_pending_cursor is not None:
+            # A restarted worker with a fixed CONSUMER_NAME resumes its own chunks at once
+            # instead of waiting CLAIM_IDLE_MS for another worker to claim them.
+            tasks, self.own_pending_cursor = await consumer.read_own_pending(self.own_pending_cursor, free)
+            if tasks:
+                return tasks
+
         now = time.monotonic()
         if not consumer.claim_scan_done or now - self.last_claim >= settings.claim_idle_ms / 2000:
             self.last_claim = now
