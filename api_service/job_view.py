@@ -58,6 +58,9 @@ def summary_fields(fields: dict[str, str], zone: ZoneInfo) -> dict[str, object]:
     }
     if status == "cancelled":
         summary["cancelled_leads"] = _count(fields, "cancelled_leads")
+    superseded = _count(fields, "superseded_leads")
+    if superseded:
+        summary["superseded_leads"] = superseded
     return summary
 
 

@@ -92,6 +92,13 @@ class JobSummary(ResponseBody):
     cancelled_leads: int | None = Field(
         default=None, description="Leads skipped by a cancellation."
     )
+    superseded_leads: int | None = Field(
+        default=None,
+        description=(
+            "Successful leads that a later accepted request had already changed: they keep the"
+            " later estado and get no history or outbox row from this job. Absent when zero."
+        ),
+    )
     progress_percent: float
     created_at: Timestamp
     started_at: Timestamp | None
@@ -139,6 +146,9 @@ class SyncLeadFailure(BaseModel):
 
 class SyncResult(ResponseBody):
     success: bool
+    error: str | None = Field(
+        default=None, description="`no_leads_updated` on the 400 answer, when no lead changed."
+    )
     message: str
     updated: int
     failed: int

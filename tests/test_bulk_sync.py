@@ -46,6 +46,7 @@ async def test_all_updated(client: TestClient, db: asyncpg.Pool, leads: int) -> 
         "estado_nuevo": "APROBADO",
         "failed_leads": [],
     }
+    assert "error" not in data
     assert await estados(db, [1, 2, 3]) == {1: "APROBADO", 2: "APROBADO", 3: "APROBADO"}
 
 
@@ -104,6 +105,7 @@ async def test_none_updated(client: TestClient, db: asyncpg.Pool, leads: int) ->
 
     assert response.status == 400
     assert data["success"] is False
+    assert data["error"] == "no_leads_updated"
     assert data["message"] == "0 de 2 leads actualizados exitosamente"
     assert data["updated"] == 0
     assert data["failed"] == 2
@@ -176,6 +178,7 @@ async def test_sync_after_job_wins(
     assert progress["status"] == "completed"
     assert progress["successful_leads"] == 9
     assert progress["failed_leads"] == 1
+    assert progress["superseded_leads"] == 2
 
 
 async def test_superseded_no_history(

@@ -188,6 +188,7 @@ def sync_result(bulk: BulkRequest, outcome: BatchOutcome, language: Language) ->
     updated = outcome.successful
     return SyncResult(
         success=updated > 0,
+        error=None if updated else "no_leads_updated",
         message=message("sync_result", language, updated=updated, total=outcome.lead_count),
         updated=updated,
         failed=len(outcome.failures),
