@@ -26,6 +26,10 @@ MAX_ECHO_CHARS = 40
 DIGITS = re.compile(r"[0-9]{1,19}")
 
 
+class NumberText(str):
+    """A JSON number kept as the text sent, so a rejected id too large for a float echoes exactly."""
+
+
 class InvalidLeadIds(ApiError):
     """Names the first offending positions (zero-based) and values, at most ten of them."""
 
@@ -163,6 +167,8 @@ def as_lead_id(value: object) -> int | None:
 
 def echo(value: object) -> object:
     """Return a rejected value for the response: small scalars as they are, others described."""
+    if isinstance(value, NumberText):
+        return describe(value)
     if value is None or type(value) in (bool, float):
         return value
     if type(value) is int and abs(value) <= MAX_BIGINT:
@@ -172,6 +178,9 @@ def echo(value: object) -> object:
 
 def describe(value: object) -> str:
     """Render a rejected value as JSON text, shortened to 40 characters."""
+    if isinstance(value, NumberText):
+        text = str(value)
+        return text if len(text) <= MAX_ECHO_CHARS else text[: MAX_ECHO_CHARS - 3] + "..."
     try:
         text = orjson.dumps(value).decode()
     except orjson.JSONEncodeError:

@@ -1,5 +1,6 @@
 """Reading and validating the body of the bulk endpoints: every rejection is a 4xx naming the problem."""
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -7,7 +8,8 @@ from aiohttp import web
 
 from api_service.errors import ApiError
 from api_service.json_object import parse_json_object
-from api_service.lead_ids import describe, validate_lead_ids
+from api_service.lead_ids import InvalidLeadIds, NumberText, describe, validate_lead_ids
+from shared.models import MAX_BIGINT
 from shared.states import StateCatalog
 
 READ_BLOCK_BYTES = 256 * 1024
@@ -116,4 +118,24 @@ async def parse_bulk_body(
     """Read, decode and validate the body of a bulk request."""
     body = await read_body(request, max_body_bytes)
     data = parse_json_object(body)
-    return validate_bulk_request(data, catalog, max_leads, max_observaciones)
+    try:
+        return validate_bulk_request(data, catalog, max_leads, max_observaciones)
+    except InvalidLeadIds as error:
+        if not any(_beyond_bigint(value) for _, value in error.invalid):
+            raise
+        raise InvalidLeadIds(numbers_as_sent(body, error.invalid)) from error
+
+
+def numbers_as_sent(body: bytes, invalid: list[tuple[int, object]]) -> list[tuple[int, object]]:
+    """Replace rejected floats by their text in the body: orjson reads integers beyond 64 bits
+    as floats, so 99999999999999999999999999999 would otherwise be echoed as 1e+29."""
+    try:
+        exact = json.loads(body, parse_int=NumberText, parse_float=NumberText, parse_constant=NumberText)
+        sent = exact["lead_ids"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return invalid
+    return [(position, sent[position] if _beyond_bigint(value) else value) for position, value in invalid]
+
+
+def _beyond_bigint(value: object) -> bool:
+    return type(value) is float and abs(value) > MAX_BIGINT

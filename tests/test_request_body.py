@@ -229,7 +229,7 @@ async def test_lead_ids_empty(client: TestClient) -> None:
         (b'{"id": 7}', '{"id":7}', '{"id":7}'),
         (b"9223372036854775808", "9223372036854775808", "9223372036854775808"),
         (b'"9223372036854775808"', '"9223372036854775808"', '"9223372036854775808"'),
-        (b"18446744073709551616", 1.8446744073709552e19, "1.8446744073709552e+19"),
+        (b"18446744073709551616", "18446744073709551616", "18446744073709551616"),
     ],
     ids=[
         "bool",
@@ -527,3 +527,18 @@ async def test_body_too_large_message(settings: Settings, redis: Redis, db, chun
     assert data["error"] == "payload_too_large"
     assert data["max_bytes"] == 65536
     assert data["message"] == "The body exceeds the maximum size of 65536 bytes"
+
+
+async def test_huge_integer_echoed_as_sent(client: TestClient) -> None:
+    body = b'{"lead_ids": [1, 99999999999999999999999999999], "estado": "aprobado"}'
+    response = await client.post(
+        "/api/crm/leads/bulk-status-async",
+        data=body,
+        headers={**auth(1), "Content-Type": "application/json"},
+    )
+    data = await response.json()
+
+    assert response.status == 400
+    assert data["error"] == "invalid_lead_ids"
+    assert data["invalid_values"] == [{"position": 1, "value": "99999999999999999999999999999"}]
+    assert "posición 1 (valor 99999999999999999999999999999)" in data["message"]
