@@ -3,8 +3,8 @@
 - (a) is the worker's chunk statement, APPLY_BATCH_SQL, sent exactly as apply_batch sends it.
 - (a') is the same chunk work as four plain set-based statements in one transaction per chunk:
   lock in id order, update, history insert, outbox insert.
-- (c) parses a submission body with orjson and appends its chunk entries to a stream in one
-  pipeline.
+- (c) parses a submission body with orjson and appends its chunk entries to a stream with one
+  minimal Lua script, which measured faster here than one pipeline of XADD commands.
 
 Floor (b), a bare aiohttp handler, runs as its own process: see bench.bare_server.
 """
@@ -21,6 +21,16 @@ from redis.asyncio import Redis
 from shared.lead_repository import APPLY_BATCH_SQL
 
 FLOOR_STREAM_KEY = "crm-bench:floor:stream"
+
+# ARGV: 1 job id, 2 request sequence, 3 user id, 4 estado, 5 history text, 6.. the chunks.
+# The entries have the fields the API's enqueue script writes, and nothing else is written.
+APPEND_CHUNKS_LUA = """
+for i = 6, #ARGV do
+    redis.call('XADD', KEYS[1], '*', 'job', ARGV[1], 'chunk', i - 6, 'seq', ARGV[2], 'user', ARGV[3],
+        'admin', 1, 'estado', ARGV[4], 'obs', ARGV[5], 'ids', ARGV[i])
+end
+return #ARGV - 5
+"""
 
 LOCK_SQL = """
 SELECT id, proveedor_id, proveedor_lead_id, estado_actual
@@ -143,22 +153,29 @@ async def run_sql_floor(dsn: str, job: ChunkedJob, step: ChunkStep, connections:
             await conn.close()
 
 
-async def enqueue_floor(redis: Redis, body: bytes, chunk_size: int, request_seq: int, user_id: int) -> float:
-    """Floor (c): parse the body with orjson, split it, XADD every chunk in one pipeline; return seconds."""
-    started = time.perf_counter()
-    data = orjson.loads(body)
-    lead_ids = data["lead_ids"]
-    chunks = [",".join(map(str, lead_ids[start : start + chunk_size])) for start in range(0, len(lead_ids), chunk_size)]
+class EnqueueFloor:
+    """Floor (c): parse a body with orjson, split it into chunks, append them with one script call."""
 
-    async with redis.pipeline(transaction=False) as pipe:
-        for index, chunk in enumerate(chunks):
-            pipe.xadd(
-                FLOOR_STREAM_KEY,
-                {"job": "bulk_floor", "chunk": index, "seq": request_seq, "user": user_id, "admin": 1,
-                 "estado": data["estado"], "obs": "Actualización masiva de estado", "ids": chunk},
-            )  # fmt: skip
-        await pipe.execute()
-    elapsed = time.perf_counter() - started
+    def __init__(self, redis: Redis, chunk_size: int, request_seq: int, user_id: int) -> None:
+        self.redis = redis
+        self.chunk_size = chunk_size
+        self.request_seq = request_seq
+        self.user_id = user_id
+        self.append_chunks = redis.register_script(APPEND_CHUNKS_LUA)
 
-    await redis.unlink(FLOOR_STREAM_KEY)
-    return elapsed
+    async def measure(self, body: bytes) -> float:
+        """Return the seconds taken; the floor's stream is deleted afterwards, untimed."""
+        started = time.perf_counter()
+        data = orjson.loads(body)
+        lead_ids = data["lead_ids"]
+        size = self.chunk_size
+        # orjson writes `[1,2,3]`: without its brackets, the chunk's comma-separated ids.
+        chunks = [orjson.dumps(lead_ids[start : start + size])[1:-1] for start in range(0, len(lead_ids), size)]
+        await self.append_chunks(
+            keys=[FLOOR_STREAM_KEY],
+            args=["bulk_floor", self.request_seq, self.user_id, data["estado"], "Actualización masiva de estado", *chunks],
+        )
+        elapsed = time.perf_counter() - started
+
+        await self.redis.unlink(FLOOR_STREAM_KEY)
+        return elapsed

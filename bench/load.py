@@ -25,7 +25,10 @@ log = get_logger(__name__)
 SUBMIT_PATH = "/api/crm/leads/bulk-status-async"
 SYNC_PATH = "/api/crm/leads/bulk-status"
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-POLL_INTERVAL_S = 0.05
+# A poll of a 1M-lead job renders up to its 1,000 inline failures. Polling every 50 ms took about
+# 9 % of a core from the 2-core machine under test. Polling every 200 ms takes a quarter of that
+# and adds at most 0.2 s to a job that runs for about half a minute or more.
+POLL_INTERVAL_S = 0.2
 REQUEST_TIMEOUT_S = 120.0
 WRK_SLACK_S = 30.0
 

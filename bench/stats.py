@@ -47,6 +47,8 @@ class Metric:
     count: int
     floor: str | None = None
     targets: list[Target] = field(default_factory=list)
+    # Further ratios shown for reading, without a target: (label, key of the other metric).
+    references: list[tuple[str, str]] = field(default_factory=list)
     section: str = "figures"
 
 

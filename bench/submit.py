@@ -7,7 +7,7 @@ the response.
 
 import math
 
-from bench.floors import enqueue_floor
+from bench.floors import EnqueueFloor
 from bench.load import SYNC_PATH, ApiClient, LoadError, job_body
 from bench.options import Sizes
 from bench.procfs import peak_rss_mb, rss_mb
@@ -81,13 +81,11 @@ async def time_floor_c(stack: Stack, bodies: dict[int, bytes], sizes: Sizes) -> 
     """Floor (c) per body size, as many times as the 202 series, in milliseconds."""
     chunk_size = int(stack.service_settings["chunk_size"])
     request_seq = int(await stack.redis.get(keys.REQUEST_SEQ) or 0)
+    floor = EnqueueFloor(stack.redis, chunk_size, request_seq, ADMIN_USER_ID)
     series: dict[int, list[float]] = {}
     for size, body in bodies.items():
-        await enqueue_floor(stack.redis, body, chunk_size, request_seq, ADMIN_USER_ID)
-        series[size] = [
-            await enqueue_floor(stack.redis, body, chunk_size, request_seq, ADMIN_USER_ID) * 1000
-            for _ in range(sizes.body_repeats[size])
-        ]
+        await floor.measure(body)
+        series[size] = [await floor.measure(body) * 1000 for _ in range(sizes.body_repeats[size])]
     return series
 
 
@@ -126,8 +124,8 @@ def record_latencies(
 ) -> None:
     """Add a p50 and a p99 row per body size and pre-validation mode, each against floor (c)."""
     for size, samples in floor_c.items():
-        results.add(p50_of(f"floor_c_p50_{size}", f"Floor (c): orjson parse + XADD pipeline, {size:,} ids, p50", "ms", samples, section="floors"))
-        results.add(p99_of(f"floor_c_p99_{size}", f"Floor (c): orjson parse + XADD pipeline, {size:,} ids, p99", "ms", samples, section="floors"))
+        results.add(p50_of(f"floor_c_p50_{size}", f"Floor (c): orjson parse + XADD script, {size:,} ids, p50", "ms", samples, section="floors"))
+        results.add(p99_of(f"floor_c_p99_{size}", f"Floor (c): orjson parse + XADD script, {size:,} ids, p99", "ms", samples, section="floors"))
 
     for size, samples in with_default.items():
         mode = "pre-validation on" if size <= prevalidate_max else "above the pre-validation limit"
