@@ -12,10 +12,10 @@ FLOOR_LABELS = (("floor_ap_", "(a')"), ("floor_a_", "(a)"), ("floor_b_", "(b)"),
 METHOD_NOTES = [
     (
         "Floor (a) sends the worker's own chunk statement (`shared.lead_repository.APPLY_BATCH_SQL`, called "
-        "as `apply_batch` calls it, chunk marker included) from a bare asyncpg loop; floor (a') does the same "
+        "as `apply_batch` calls it, chunk marker included) from a bare asyncpg loop. Floor (a') does the same "
         "chunk work as four plain set-based statements (lock in id order, update, history insert, outbox "
-        "insert) in one transaction per chunk. Both use the same ids, chunks and estado as the end-to-end job; "
-        "with two connections the connections take chunks in turn."
+        "insert) in one transaction per chunk. Both use the same ids, chunks and estado as the end-to-end job, "
+        "and with two connections the connections take chunks in turn."
     ),
     (
         "End to end runs from the 202 answer to the first poll (every 200 ms) that reads `completed`, with an "
@@ -169,10 +169,10 @@ def render(results: Results, environment: Environment, run: RunInfo) -> str:
         ),
         "",
         (
-            f"The machine has {environment.machine.get('CPUs (nproc)', '?')} CPUs shared by the servers, the "
-            "services, the load generator and the bench itself, and other engineers were running test suites on "
-            f"it at the same time: load average (1/5/15 min) {run.load_before} at the start and {run.load_after} "
-            "at the end. Read the figures as this machine's, with its noise."
+            f"The machine has {environment.machine.get('CPUs (nproc)', '?')} CPUs, shared by the servers, the "
+            "services, the load generator and the bench itself. Other engineers were running test suites on it "
+            f"at the same time. The load average (1/5/15 min) was {run.load_before} at the start and "
+            f"{run.load_after} at the end, so read the figures as this machine's, with its noise."
         ),
         "",
     ]
