@@ -170,8 +170,8 @@ def render(results: Results, environment: Environment, run: RunInfo) -> str:
         "",
         (
             f"The machine has {environment.machine.get('CPUs (nproc)', '?')} CPUs, shared by the servers, the "
-            "services, the load generator and the bench itself. Other engineers were running test suites on it "
-            f"at the same time. The load average (1/5/15 min) was {run.load_before} at the start and "
+            "services, the load generator and the bench itself, and other engineers may run test suites on it at "
+            f"the same time. The load average (1/5/15 min) was {run.load_before} at the start and "
             f"{run.load_after} at the end, so read the figures as this machine's, with its noise."
         ),
         "",
