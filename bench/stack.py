@@ -58,7 +58,8 @@ RECORDED_SETTINGS = (
 # Token settings that would make the bench's own HS256 tokens invalid if inherited.
 DROPPED_VARIABLES = ("JWT_ISSUER", "JWT_AUDIENCE", "JWT_ALGORITHMS", "JWT_PUBLIC_KEY", "API_PREFIX", "CONSUMER_NAME")
 
-JOB_KEY_PATTERNS = ("crm:job:*", "crm:user:*", "crm:idem:*")
+# Jobs, their listings (crm:jobs and crm:jobs:expiring), per-user sets and idempotency keys.
+JOB_KEY_PATTERNS = ("crm:job:*", "crm:jobs*", "crm:user:*", "crm:idem:*")
 
 RESET_SQL = "TRUNCATE crm_lead_status_history, crm_notifications, crm_bulk_job_chunks, crm_bulk_jobs"
 
@@ -154,7 +155,6 @@ async def clear_jobs(redis: Redis) -> None:
         if batch:
             await redis.unlink(*batch)
 
-    await redis.unlink(keys.ALL_JOBS)
     if await redis.exists(STREAM_KEY):
         await redis.xtrim(STREAM_KEY, maxlen=0, approximate=False)
 
