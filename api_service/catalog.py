@@ -1,4 +1,4 @@
-"""The state catalog as the API sees it: loaded from PostgreSQL, refreshed in the background."""
+"""The API's copy of the state catalog, loaded from PostgreSQL and refreshed in the background."""
 
 import asyncio
 

@@ -114,9 +114,9 @@ async def _read_jobs(redis: Redis, entries: list[Cursor]) -> list[dict[str, str]
 async def list_page(
     redis: Redis, index: str, cursor: Cursor | None, limit: int, status: str | None
 ) -> JobPage:
-    """One page of at most `limit` jobs after `cursor`, filtered by `status` when given.
+    """Return one page of at most `limit` jobs after `cursor`, filtered by `status` when given.
 
-    One job beyond the page is looked for, so the last page returns `next_cursor: null`.
+    The scan looks for one job beyond the page, so the last page returns `next_cursor: null`.
     """
     found: list[tuple[Cursor, dict[str, str]]] = []
     position = cursor

@@ -15,8 +15,8 @@ from shared.job_submission import RateLimits
 from shared.messages import Language, message
 from shared.settings import Settings
 
-# NOTE: when a pending job will finish is unknown, so this retry hint is an estimate that suits
-# jobs of a few thousand leads; a client may also poll its pending jobs.
+# NOTE: nothing tells when a pending job will finish, so this retry hint is an estimate that suits
+# jobs of a few thousand leads. A client may also poll its pending jobs.
 PENDING_RETRY_S = 15
 DAY_FORMAT = "%Y%m%d"
 

@@ -1,7 +1,7 @@
-"""What enqueueing a job takes and returns: the job, the caller's rate limits, an idempotency claim.
+"""Inputs and reply of the enqueue step: the job, the caller's rate limits, an idempotency claim.
 
 The enqueue script (lua/enqueue_job.lua) decides replay, rejection or acceptance in one atomic
-step; this module builds its keys and arguments and reads its reply.
+step. This module builds its keys and arguments and reads its reply.
 """
 
 from dataclasses import dataclass

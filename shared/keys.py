@@ -5,8 +5,8 @@ Job keys live until the job finishes, then expire after the retention set for it
 number of jobs still kept.
 """
 
-# Global counter giving each accepted request (async job or sync call) its sequence number;
-# a lead keeps the number of the last request applied to it. Never expires.
+# Global counter that gives each accepted request (async job or sync call) its sequence number.
+# A lead keeps the number of the last request applied to it, so this key never expires.
 REQUEST_SEQ = "crm:request_seq"
 
 # Sorted set of every kept job id scored by creation time, for the admins' job listing.

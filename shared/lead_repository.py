@@ -3,7 +3,7 @@
 A batch is applied by a single SQL statement, so it commits or fails as a whole without an
 explicit transaction block. The statement:
 
-1. locks the batch's leads in id order, so overlapping batches cannot deadlock;
+1. locks the batch's leads in id order, so two batches that overlap cannot deadlock on each other;
 2. changes `estado_actual` only where the caller may change the lead and the lead's
    `last_request_seq` is older than this request's sequence number;
 3. writes one history row and one outbox row per changed lead;
@@ -115,7 +115,7 @@ class BatchRequest:
 
 @dataclass
 class BatchOutcome:
-    """What a batch did: failed leads with their error codes, and how many were superseded."""
+    """Outcome of a batch: the failed leads with their error codes, and the superseded count."""
 
     lead_count: int
     failures: list[tuple[int, str]] = field(default_factory=list)

@@ -147,7 +147,7 @@ class SyncLeadFailure(BaseModel):
 class SyncResult(ResponseBody):
     success: bool
     error: str | None = Field(
-        default=None, description="`no_leads_updated` on the 400 answer, when no lead changed."
+        default=None, description="`no_leads_updated` in the 400 response, when no lead changed."
     )
     message: str
     updated: int
