@@ -156,12 +156,13 @@ class Worker:
         self.stop_event.set()
 
     async def run(self) -> None:
-        """Read and dispatch chunks until stopped, or in burst mode until nothing is left."""
+        """Read and dispatch chunks until stopped, or in burst mode until nothing is left.
+
+        Entries read as the stop arrives are dispatched too: they finish within the grace period
+        like the others, so the worker leaves the group holding nothing rather than releasing them.
+        """
         while not self.stop_event.is_set():
             tasks = await self.next_tasks()
-            if self.stop_event.is_set():
-                await self.release([task.entry_id for task in tasks])
-                break
             if not tasks and self.burst and not self.in_flight:
                 break
             for task in tasks:
