@@ -7,9 +7,10 @@ explicit transaction block. The statement:
 2. changes `estado_actual` only where the caller may change the lead and the lead's
    `last_request_seq` is older than this request's sequence number;
 3. writes one history row and one outbox row per changed lead;
-4. for a job chunk, inserts the chunk marker row with the chunk's outcome. The marker's primary
-   key detects a second delivery of the chunk; the sequence guard of step 2 means such a
-   delivery changes nothing.
+4. for a job chunk, inserts the chunk marker row with the chunk's outcome. The insert has no
+   ON CONFLICT clause: when a marker exists, from an earlier delivery or from the chunk's dead
+   letter, the unique violation rolls the whole statement back and the stored outcome is returned
+   instead. Whichever commits its marker first decides the chunk's outcome.
 
 A lead whose `last_request_seq` is already newer keeps the newer state and gets no history or
 outbox row: a later request has superseded this one for that lead. It counts as successful,
@@ -83,19 +84,27 @@ marker AS (
            count(*) FILTER (WHERE outcome = 'superseded')
     FROM outcomes
     HAVING $7::text IS NOT NULL
-    ON CONFLICT (job_id, chunk) DO NOTHING
-    RETURNING 1
 )
-SELECT id, outcome, (SELECT count(*) FROM marker) AS marked
-FROM outcomes
-UNION ALL
-SELECT NULL, NULL, (SELECT count(*) FROM marker)
+SELECT id, outcome FROM outcomes
 """
 
 CHUNK_MARKER_SQL = """
-SELECT lead_count, failed_ids, failed_codes, superseded
+SELECT lead_count, failed_ids, failed_codes, superseded, dead_lettered
 FROM crm_bulk_job_chunks
 WHERE job_id = $1 AND chunk = $2
+"""
+
+DEAD_LETTER_MARKER_SQL = """
+INSERT INTO crm_bulk_job_chunks
+    (job_id, chunk, request_seq, lead_count, failed_ids, failed_codes, dead_lettered)
+SELECT $1, $2, $3, cardinality($4::bigint[]), $4::bigint[],
+       array_fill('dead_letter'::text, ARRAY[cardinality($4::bigint[])]), true
+ON CONFLICT (job_id, chunk) DO NOTHING
+RETURNING 1
+"""
+
+DELETE_DEAD_LETTER_MARKER_SQL = """
+DELETE FROM crm_bulk_job_chunks WHERE job_id = $1 AND chunk = $2 AND dead_lettered
 """
 
 
@@ -120,9 +129,10 @@ class BatchOutcome:
     lead_count: int
     failures: list[tuple[int, str]] = field(default_factory=list)
     superseded: int = 0
-    # False when the chunk marker already existed: an earlier delivery applied this chunk and
-    # this outcome is the one that delivery recorded.
+    # False when the chunk marker already existed: an earlier delivery applied this chunk, or it
+    # was dead-lettered, and this outcome is the one stored then.
     first_delivery: bool = True
+    dead_lettered: bool = False
 
     @property
     def successful(self) -> int:
@@ -130,9 +140,12 @@ class BatchOutcome:
 
 
 async def apply_batch(conn: asyncpg.Connection | asyncpg.Pool, batch: BatchRequest) -> BatchOutcome:
-    """Apply one batch in one statement; for a job chunk delivered again, return the stored outcome."""
-    rows = await conn.fetch(
-        APPLY_BATCH_SQL,
+    """Apply one batch in one statement; for a job chunk already marked, return the stored outcome.
+
+    On a connection inside a transaction the statement runs in a savepoint, so that a marker
+    conflict leaves the transaction usable.
+    """
+    args = (
         batch.lead_ids,
         batch.estado,
         batch.request_seq,
@@ -142,12 +155,19 @@ async def apply_batch(conn: asyncpg.Connection | asyncpg.Pool, batch: BatchReque
         batch.job_id,
         batch.chunk,
     )
-
-    if batch.job_id is not None and rows[-1]["marked"] == 0:
+    try:
+        if isinstance(conn, asyncpg.Connection) and conn.is_in_transaction():
+            async with conn.transaction():
+                rows = await conn.fetch(APPLY_BATCH_SQL, *args)
+        else:
+            rows = await conn.fetch(APPLY_BATCH_SQL, *args)
+    except asyncpg.UniqueViolationError:
+        if batch.job_id is None:
+            raise
         return await load_chunk_outcome(conn, batch.job_id, batch.chunk or 0, len(batch.lead_ids))
 
     outcome = BatchOutcome(lead_count=len(batch.lead_ids))
-    for row in rows[:-1]:
+    for row in rows:
         if row["outcome"] == "superseded":
             outcome.superseded += 1
         else:
@@ -180,4 +200,35 @@ async def find_chunk_outcome(
         failures=failures,
         superseded=row["superseded"],
         first_delivery=False,
+        dead_lettered=row["dead_lettered"],
     )
+
+
+async def mark_dead_letter(
+    pool: asyncpg.Pool, batch: BatchRequest
+) -> BatchOutcome | None:
+    """Insert a chunk's dead-letter marker; when a delivery committed first, return its outcome.
+
+    A delivery still inside its transaction makes the insert wait for it, so the chunk ends either
+    applied or dead-lettered, never both. None means the marker is this chunk's outcome now.
+    """
+    assert batch.job_id is not None and batch.chunk is not None
+    inserted = await pool.fetchval(
+        DEAD_LETTER_MARKER_SQL, batch.job_id, batch.chunk, batch.request_seq, batch.lead_ids
+    )
+    if inserted is not None:
+        return None
+
+    stored = await find_chunk_outcome(pool, batch.job_id, batch.chunk)
+    if stored is None or stored.dead_lettered:
+        # Deleted by a replay in between, or marked by an earlier attempt whose recording failed.
+        return None
+    return stored
+
+
+async def replay_batch(pool: asyncpg.Pool, batch: BatchRequest) -> BatchOutcome:
+    """Apply a replayed dead letter: drop its dead-letter marker and apply it, in one transaction."""
+    assert batch.job_id is not None and batch.chunk is not None
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(DELETE_DEAD_LETTER_MARKER_SQL, batch.job_id, batch.chunk)
+        return await apply_batch(conn, batch)

@@ -10,7 +10,8 @@ from redis.asyncio import Redis
 
 from shared import keys
 from shared.settings import Settings
-from tests.job_checks import history_rows, submit_job, summary
+from tests.conftest import auth
+from tests.job_checks import ADMIN, ADMIN_ID, history_rows, submit_job, summary
 from tests.worker_processes import (
     WorkerPool,
     isolated,
@@ -80,6 +81,32 @@ async def test_poison_dead_lettered(
     assert len(workers.started[0].events("chunk_failed")) == 4
     assert await stream_length(redis, settings) == 0
     assert await pending_entries(redis, settings) == 0
+
+
+async def test_dead_letters_outlive_redis(
+    client: TestClient,
+    redis: Redis,
+    db: asyncpg.Pool,
+    leads: int,
+    settings: Settings,
+    workers: WorkerPool,
+) -> None:
+    """Dead-lettered leads stay listed as failures once the job's Redis state has expired."""
+    poison, _ = await poison_run(client, redis, settings, workers)
+    await redis.delete(keys.job(poison), keys.job_chunks(poison), keys.job_failures(poison))
+
+    response = await client.get(
+        f"/api/crm/jobs/{poison}/failures?limit=1000", headers=auth(ADMIN_ID, ADMIN)
+    )
+    body = await response.json()
+    markers = await db.fetchval(
+        "SELECT count(*) FROM crm_bulk_job_chunks WHERE job_id = $1 AND dead_lettered", poison
+    )
+
+    assert response.status == 200
+    assert markers == 2
+    assert body["total"] == len(POISON_LEADS)
+    assert sorted(item["lead_id"] for item in body["failed_details"]) == POISON_LEADS
 
 
 async def test_dead_letter_replayed(

@@ -7,7 +7,14 @@ import random
 import asyncpg
 
 from shared.db import create_pool
-from shared.lead_repository import BatchRequest, apply_batch, find_chunk_outcome
+from shared.lead_repository import (
+    DEAD_LETTER,
+    BatchRequest,
+    apply_batch,
+    find_chunk_outcome,
+    mark_dead_letter,
+    replay_batch,
+)
 from shared.settings import Settings
 from tests.job_checks import history_rows, outbox_rows
 
@@ -97,6 +104,100 @@ async def test_chunk_outcome_lookup(db: asyncpg.Pool, leads: int) -> None:
     assert stored is not None
     assert stored.failures == [(999, "not_found")]
     assert missing is None
+
+
+async def test_dead_letter_blocks_late_delivery(db: asyncpg.Pool, leads: int) -> None:
+    """A worker that stalled past the claim and applies the chunk after its dead letter changes
+    nothing and gets the dead-letter outcome."""
+    chunk = batch([1, 2, 3], "APROBADO", seq=5, job_id="bulk_dl_1", chunk=0)
+
+    stored_first = await mark_dead_letter(db, chunk)
+    late = await apply_batch(db, chunk)
+
+    assert stored_first is None
+    assert late.dead_lettered is True
+    assert late.first_delivery is False
+    assert late.failures == [(1, DEAD_LETTER), (2, DEAD_LETTER), (3, DEAD_LETTER)]
+    assert await states(db, [1, 2, 3]) == ["EN_ESPERA"] * 3
+    assert await history_rows(db, "bulk_dl_1") == 0
+    assert await outbox_rows(db, "bulk_dl_1") == 0
+
+
+async def test_dead_letter_after_commit(db: asyncpg.Pool, leads: int) -> None:
+    """A chunk that a delivery committed keeps that outcome: no dead-letter marker replaces it."""
+    chunk = batch([1, 999], "APROBADO", seq=5, job_id="bulk_dl_2", chunk=1)
+    await apply_batch(db, chunk)
+
+    stored = await mark_dead_letter(db, chunk)
+    marker = await find_chunk_outcome(db, "bulk_dl_2", 1)
+
+    assert stored is not None
+    assert stored.failures == [(999, "not_found")]
+    assert stored.dead_lettered is False
+    assert marker is not None and marker.dead_lettered is False
+
+
+async def test_dead_letter_waits_for_open_delivery(
+    settings: Settings, db: asyncpg.Pool, leads: int
+) -> None:
+    """A dead letter racing an uncommitted delivery waits for it and then takes its outcome."""
+    chunk = batch([4, 5, 6], "CONFIRMADO", seq=5, job_id="bulk_dl_3", chunk=0)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        await apply_batch(conn, chunk)
+        marking = asyncio.create_task(mark_dead_letter(db, chunk))
+        await asyncio.sleep(0.3)
+        waited = not marking.done()
+        await transaction.commit()
+        stored = await marking
+    finally:
+        await conn.close()
+
+    assert waited is True
+    assert stored is not None and stored.successful == 3
+    assert await states(db, [4, 5, 6]) == ["CONFIRMADO"] * 3
+    assert await history_rows(db, "bulk_dl_3") == 3
+
+
+async def test_dead_letter_after_rollback(
+    settings: Settings, db: asyncpg.Pool, leads: int
+) -> None:
+    chunk = batch([4, 5, 6], "CONFIRMADO", seq=5, job_id="bulk_dl_4", chunk=0)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        await apply_batch(conn, chunk)
+        marking = asyncio.create_task(mark_dead_letter(db, chunk))
+        await asyncio.sleep(0.3)
+        await transaction.rollback()
+        stored = await marking
+    finally:
+        await conn.close()
+
+    marker = await find_chunk_outcome(db, "bulk_dl_4", 0)
+    assert stored is None
+    assert marker is not None and marker.dead_lettered is True
+    assert await states(db, [4, 5, 6]) == ["EN_ESPERA"] * 3
+
+
+async def test_replay_replaces_dead_letter(db: asyncpg.Pool, leads: int) -> None:
+    chunk = batch([1, 2, 999], "APROBADO", seq=5, job_id="bulk_dl_5", chunk=2)
+    await mark_dead_letter(db, chunk)
+
+    replayed = await replay_batch(db, chunk)
+    again = await replay_batch(db, chunk)
+    marker = await find_chunk_outcome(db, "bulk_dl_5", 2)
+
+    assert replayed.first_delivery is True
+    assert replayed.failures == [(999, "not_found")]
+    assert again.first_delivery is False
+    assert again.failures == [(999, "not_found")]
+    assert marker is not None and marker.dead_lettered is False
+    assert await states(db, [1, 2]) == ["APROBADO", "APROBADO"]
+    assert await history_rows(db, "bulk_dl_5") == 2
 
 
 async def test_overlapping_batches(settings: Settings, db: asyncpg.Pool, leads: int) -> None:

@@ -24,7 +24,13 @@ from typing import Any, TypeVar
 import asyncpg
 
 from shared.job_store import ChunkResult, JobStore
-from shared.lead_repository import DEAD_LETTER, BatchOutcome, apply_batch, find_chunk_outcome
+from shared.lead_repository import (
+    DEAD_LETTER,
+    BatchOutcome,
+    apply_batch,
+    mark_dead_letter,
+    replay_batch,
+)
 from shared.logs import get_logger
 from shared.settings import Settings
 from worker_service import faults
@@ -121,6 +127,8 @@ class ChunkProcessor:
     async def apply_once(self, task: ChunkTask) -> BatchOutcome:
         if faults.FAULT_POINT is not None:
             return await faults.apply_with_fault(self.pool, task)
+        if task.replay:
+            return await replay_batch(self.pool, task.batch())
         return await apply_batch(self.pool, task.batch())
 
     async def record(
@@ -169,16 +177,11 @@ class ChunkProcessor:
     async def dead_letter(self, task: ChunkTask, bound: Any, started: float) -> None:
         """Give up on a chunk delivered too often: its leads fail as `dead_letter`.
 
-        When a marker shows an earlier delivery committed the chunk (only its recording failed),
-        that committed outcome is recorded instead.
-
-        NOTE: a worker that stalled for longer than CLAIM_IDLE_MS while holding the chunk could
-        still commit it after this point. Its leads would then change while the job counts them
-        as failed.
+        The dead-letter marker is committed first, so a worker that stalled past CLAIM_IDLE_MS
+        cannot apply the chunk afterwards. When a delivery committed the chunk first (only its
+        recording failed), that committed outcome is recorded instead.
         """
-        committed = await self.db_step(
-            lambda: find_chunk_outcome(self.pool, task.job_id, task.chunk), bound
-        )
+        committed = await self.db_step(lambda: mark_dead_letter(self.pool, task.batch()), bound)
         if committed is not None:
             await self.record(
                 task, result_of(committed), bound, started, "chunk_applied", first_delivery=False
