@@ -5,20 +5,20 @@ import asyncpg
 from api_service.auth import Caller
 from shared.lead_repository import FORBIDDEN, NOT_FOUND
 
-PREVALIDATE_SQL = "SELECT id, cliente_id FROM crm_leads WHERE id = ANY($1::bigint[])"
+# Returns only the leads that will fail, in request order: a clean job sends no rows back. It
+# applies the chunk statement's permission rule.
+PREVALIDATE_SQL = """
+SELECT requested.id, lead.id IS NULL AS missing
+FROM unnest($1::bigint[]) WITH ORDINALITY AS requested (id, position)
+LEFT JOIN crm_leads AS lead ON lead.id = requested.id
+WHERE lead.id IS NULL OR NOT ($2::boolean OR lead.cliente_id IS NOT DISTINCT FROM $3::bigint)
+ORDER BY requested.position
+"""
 
 
 async def prevalidate(
     pool: asyncpg.Pool, caller: Caller, lead_ids: list[int]
 ) -> list[tuple[int, str]]:
     """The leads that will fail, in request order: missing ones, and for a cliente other clients' ones."""
-    rows = await pool.fetch(PREVALIDATE_SQL, lead_ids)
-    owners = {row["id"]: row["cliente_id"] for row in rows}
-
-    warnings = []
-    for lead_id in lead_ids:
-        if lead_id not in owners:
-            warnings.append((lead_id, NOT_FOUND))
-        elif not caller.is_admin and owners[lead_id] != caller.user_id:
-            warnings.append((lead_id, FORBIDDEN))
-    return warnings
+    rows = await pool.fetch(PREVALIDATE_SQL, lead_ids, caller.is_admin, caller.user_id)
+    return [(row["id"], NOT_FOUND if row["missing"] else FORBIDDEN) for row in rows]
