@@ -102,13 +102,10 @@ class ChunkProcessor:
         if decision == "replay":
             await self.record_replay(task, result_of(outcome), bound, started)
             return
+        # A delivery that lost the race to the chunk's dead letter applied nothing.
+        event = "chunk_found_dead_lettered" if outcome.dead_lettered else "chunk_applied"
         await self.record(
-            task,
-            result_of(outcome),
-            bound,
-            started,
-            "chunk_applied",
-            first_delivery=outcome.first_delivery,
+            task, result_of(outcome), bound, started, event, first_delivery=outcome.first_delivery
         )
 
     async def apply(self, task: ChunkTask, bound: Any) -> BatchOutcome:
