@@ -5,12 +5,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
-from api_service.errors import ApiError
+from api_service.errors import REQUEST_ID, ApiError
 from api_service.json_object import parse_json_object
 from api_service.lead_ids import InvalidLeadIds, NumberText, describe, validate_lead_ids
+from shared.logs import get_logger
 from shared.models import MAX_BIGINT
 from shared.states import StateCatalog
+
+log = get_logger(__name__)
 
 READ_BLOCK_BYTES = 256 * 1024
 # No state name comes near this length; a longer estado is unknown without normalising it, and
@@ -47,7 +51,10 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     while True:
-        block = await request.content.read(READ_BLOCK_BYTES)
+        try:
+            block = await request.content.read(READ_BLOCK_BYTES)
+        except RequestPayloadError as error:
+            raise _undecodable(request, error) from error
         if not block:
             break
         size += len(block)
@@ -55,6 +62,19 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
             raise _too_large(max_bytes)
         parts.append(block)
     return b"".join(parts)
+
+
+def _undecodable(request: web.Request, error: RequestPayloadError) -> ApiError:
+    """A body that its Content-Encoding cannot decode, or that ends before its declared length."""
+    encoding = request.headers.get("Content-Encoding", "identity")
+    log.info(
+        "body_rejected",
+        reason="undecodable",
+        request_id=request[REQUEST_ID],
+        content_encoding=encoding,
+        error=repr(error.__cause__ or error),
+    )
+    return ApiError(400, "invalid_json", "body_undecodable", values={"encoding": encoding[:40]})
 
 
 def validate_estado(raw: object, catalog: StateCatalog) -> str:

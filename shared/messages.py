@@ -24,6 +24,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "es": "El cuerpo debe ser un objeto JSON válido",
         "en": "The body must be a valid JSON object",
     },
+    "body_undecodable": {
+        "es": "El cuerpo debe ser un objeto JSON válido: no se pudo leer con Content-Encoding {encoding}",
+        "en": "The body must be a valid JSON object: it could not be read with Content-Encoding {encoding}",
+    },
     "duplicate_keys": {
         "es": "El cuerpo debe ser un objeto JSON válido: clave repetida {key}",
         "en": "The body must be a valid JSON object: repeated key {key}",

@@ -1,6 +1,7 @@
 """Body validation of the bulk endpoints: every malformed body is a 400 naming what is wrong."""
 
 import asyncio
+import gzip
 import io
 import json
 
@@ -542,3 +543,29 @@ async def test_huge_integer_echoed_as_sent(client: TestClient) -> None:
     assert data["error"] == "invalid_lead_ids"
     assert data["invalid_values"] == [{"position": 1, "value": "99999999999999999999999999999"}]
     assert "posición 1 (valor 99999999999999999999999999999)" in data["message"]
+
+
+@pytest.mark.parametrize("url", [SUBMIT_URL, "/api/crm/leads/bulk-status"], ids=["async", "sync"])
+async def test_body_not_gzip(client: TestClient, url: str) -> None:
+    """A body labelled gzip that is not gzip is a 400 naming the encoding, never a 500."""
+    headers = auth(1, **{"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    response = await client.post(
+        url, data=b'{"lead_ids": [1], "estado": "aprobado"}', headers=headers
+    )
+    data = await response.json()
+
+    assert response.status == 400
+    assert data["error"] == "invalid_json"
+    assert data["message"] == (
+        "El cuerpo debe ser un objeto JSON válido: no se pudo leer con Content-Encoding gzip"
+    )
+
+
+async def test_body_gzip_accepted(client: TestClient) -> None:
+    headers = auth(1, **{"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    body = gzip.compress(b'{"lead_ids": [1, 2], "estado": "aprobado"}')
+    response = await client.post(SUBMIT_URL, data=body, headers=headers)
+    data = await response.json()
+
+    assert response.status == 202
+    assert data["total_leads"] == 2
