@@ -56,7 +56,7 @@ def summary_fields(fields: dict[str, str], zone: ZoneInfo) -> dict[str, object]:
         "completed_at": format_timestamp(fields.get("completed_at"), zone),
         "error_message": fields.get("error_message") or None,
     }
-    if status == "cancelled":
+    if status == "cancelled" or fields.get("cancel_requested_at"):
         summary["cancelled_leads"] = _count(fields, "cancelled_leads")
     superseded = _count(fields, "superseded_leads")
     if superseded:

@@ -67,14 +67,16 @@ class JobStore:
         """Take a sequence number for a request applied outside the stream (the sync endpoint)."""
         return int(await self.redis.incr(keys.REQUEST_SEQ))
 
-    async def begin_chunk(self, job_id: str, chunk: int, *, replay: bool = False) -> str:
+    async def begin_chunk(
+        self, job_id: str, chunk: int, lead_count: int, *, replay: bool = False
+    ) -> str:
         """Mark the job processing and return 'run', 'replay', 'cancelled', 'recorded' or 'missing'.
 
         See begin_chunk.lua. `replay` is set for a dead letter that an operator sent back.
         """
         result = await self._begin_chunk(
             keys=[keys.job(job_id), keys.job_chunks(job_id)],
-            args=[chunk, repr(time.time()), int(replay)],
+            args=[chunk, repr(time.time()), int(replay), lead_count],
         )
         return _text(result)
 
@@ -159,9 +161,19 @@ class JobStore:
             pipe.xdel(self.stream_key, entry_id)
             await pipe.execute()
 
-    async def cancel(self, job_id: str) -> str | None:
-        """Request cancellation; return the status the job had, or None when it does not exist."""
-        status = await self._cancel(keys=[keys.job(job_id)], args=[repr(time.time())])
+    async def cancel(self, job_id: str, user_id: int, ttl_cancelled_s: int) -> str | None:
+        """Cancel a job (see cancel_job.lua); return the status it had, or None when it is missing."""
+        script_keys = [
+            keys.job(job_id),
+            keys.job_chunks(job_id),
+            keys.job_failures(job_id),
+            keys.user_pending_jobs(user_id),
+            keys.EXPIRING_JOBS,
+            keys.unsummarised_jobs(self.stream_key),
+        ]
+        status = await self._cancel(
+            keys=script_keys, args=[repr(time.time()), ttl_cancelled_s, user_id, job_id]
+        )
         if status is None:
             return None
         return status.decode() if isinstance(status, bytes) else str(status)

@@ -90,7 +90,8 @@ class JobSummary(ResponseBody):
     successful_leads: int
     failed_leads: int
     cancelled_leads: int | None = Field(
-        default=None, description="Leads skipped by a cancellation."
+        default=None,
+        description="Leads skipped by a cancellation; present once a cancel is requested.",
     )
     superseded_leads: int | None = Field(
         default=None,

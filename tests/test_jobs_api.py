@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from shared import keys
 from shared.settings import Settings
 from tests.api_helpers import api_client, run_worker_until_idle, submit, with_settings
+from tests.job_checks import history_rows
 from tests.conftest import auth
 from worker_service.worker import Worker
 
@@ -260,6 +261,9 @@ async def test_cancel_before_worker(
     assert response.status == 200
     assert cancelled["status"] == "cancelled"
     assert cancelled["message"] == "Cancelación registrada: los lotes pendientes se omitirán"
+    assert cancelled["cancelled_leads"] == 1000
+    assert cancelled["processed_leads"] == 0
+    assert cancelled["completed_at"] is not None
     assert done["status"] == "cancelled"
     assert done["cancelled_leads"] == 1000
     assert done["processed_leads"] == 0
@@ -295,6 +299,40 @@ async def test_cancel_midway(
     assert done["processed_leads"] == applied
     assert done["cancelled_leads"] == 1000 - applied
     assert history == done["successful_leads"]
+
+
+async def test_cancel_with_chunk_in_flight(
+    client: TestClient, settings: Settings, db: asyncpg.Pool, leads: int
+) -> None:
+    """A job reads `cancelled` only once its chunk in flight is counted, so its counts are final."""
+    job_id = await submit(client, list(range(1, 1001)))
+    worker = Worker(settings, burst=True)
+    await worker.start()
+    try:
+        [held] = await worker.consumer.read_new(1, 100)
+        await worker.processor.store.begin_chunk(held.job_id, held.chunk, len(held.lead_ids))
+        first = await client.delete(f"{JOBS_URL}/{job_id}", headers=auth(1))
+        pending = await first.json()
+        second = await client.delete(f"{JOBS_URL}/{job_id}", headers=auth(1))
+        await worker.processor.process(held)
+        _, finished = await get_json(client, f"{JOBS_URL}/{job_id}")
+        await worker.run()
+    finally:
+        await worker.close()
+    _, after_run = await get_json(client, f"{JOBS_URL}/{job_id}")
+
+    held_leads = len(held.lead_ids)
+    assert first.status == 200
+    assert pending["status"] == "processing"
+    assert pending["cancelled_leads"] == 1000 - held_leads
+    assert pending["completed_at"] is None
+    assert second.status == 200
+    assert finished["status"] == "cancelled"
+    assert finished["processed_leads"] == held_leads
+    assert finished["cancelled_leads"] == 1000 - held_leads
+    assert finished["completed_at"] is not None
+    assert after_run == finished
+    assert await history_rows(db, job_id) == finished["successful_leads"]
 
 
 async def test_cancel_completed_conflict(

@@ -82,16 +82,20 @@ class ChunkProcessor:
         )
 
         decision = await self.redis_step(
-            lambda: self.store.begin_chunk(task.job_id, task.chunk, replay=task.replay), bound
+            lambda: self.store.begin_chunk(
+                task.job_id, task.chunk, len(task.lead_ids), replay=task.replay
+            ),
+            bound,
         )
+        if decision == "cancelled":
+            # The cancel counted this chunk's leads as cancelled when it found it unstarted.
+            bound.info("chunk_cancelled", leads=len(task.lead_ids))
+            await self.redis_step(lambda: self.store.ack_entry(task.entry_id), bound)
+            self.count_done(task)
+            return
         if decision in ("missing", "recorded"):
             bound.warning("chunk_skipped", reason=decision, replay=task.replay)
             await self.redis_step(lambda: self.store.ack_entry(task.entry_id), bound)
-            return
-
-        if decision == "cancelled":
-            result = ChunkResult(successful=0, failures=[], cancelled=len(task.lead_ids))
-            await self.record(task, result, bound, started, "chunk_cancelled")
             return
 
         if task.deliveries > self.settings.max_deliveries:

@@ -166,7 +166,10 @@ async def cancel_job(request: web.Request) -> web.Response:
     if fields["status"] not in ACTIVE_STATUSES:
         raise _job_finished(fields["status"])
 
-    previous = await request.app[JOB_STORE].cancel(job_id)
+    settings = request.app[SETTINGS]
+    previous = await request.app[JOB_STORE].cancel(
+        job_id, int(fields["user_id"]), settings.job_ttl_failed_s
+    )
     if previous not in ACTIVE_STATUSES:
         raise _job_finished(previous or fields["status"])
     log.info(

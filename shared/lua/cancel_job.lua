@@ -1,7 +1,33 @@
--- Marks a queued or processing job cancelled; returns the status it had (false when missing).
+-- Cancels a queued or processing job. The leads of chunks that no worker has started are counted
+-- as cancelled at once. With no chunk in flight the job finishes now; otherwise the record of its
+-- last chunk in flight finishes it (record_chunk.lua), so a job reads `cancelled` only with its
+-- final counts. A second cancel while chunks are in flight changes nothing.
+-- KEYS: job hash, chunks hash, failures list, user's pending set, expiring jobs index,
+--       unsummarised jobs (sorted by finish time).
+-- ARGV: now, ttl cancelled, user id, job id.
+-- Returns the status the job had, false when it does not exist.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
-if status == 'queued' or status == 'processing' then
-    redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancel_requested_at', ARGV[1])
+if status ~= 'queued' and status ~= 'processing' then return status end
+if redis.call('HEXISTS', KEYS[1], 'cancel_requested_at') == 1 then return status end
+
+local function count(field)
+    return tonumber(redis.call('HGET', KEYS[1], field) or '0')
 end
+
+local unstarted = count('total_leads') - count('leads_started')
+redis.call('HSET', KEYS[1], 'cancel_requested_at', ARGV[1], 'cancelled_leads', unstarted)
+if count('chunks_done') < count('chunks_started') then return status end
+
+local ttl = tonumber(ARGV[2])
+if redis.call('HEXISTS', KEYS[1], 'started_at') == 0 then
+    redis.call('HSET', KEYS[1], 'started_at', ARGV[1])
+end
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'completed_at', ARGV[1])
+for i = 1, 3 do
+    redis.call('EXPIRE', KEYS[i], ttl)
+end
+redis.call('SREM', KEYS[4], ARGV[4])
+redis.call('ZADD', KEYS[5], math.floor(tonumber(ARGV[1])) + ttl, ARGV[3] .. ':' .. ARGV[4])
+redis.call('ZADD', KEYS[6], ARGV[1], ARGV[4])
 return status

@@ -1,5 +1,6 @@
--- Counts a chunk's outcome once (HSETNX on its number), finishes the job after its last chunk,
--- then acknowledges and deletes the stream entry whether or not the outcome was new.
+-- Counts a chunk's outcome once (HSETNX on its number), finishes the job after its last chunk
+-- (for a cancelled job, its last chunk in flight), then acknowledges and deletes the stream entry
+-- whether or not the outcome was new.
 -- A dead-lettered chunk (flag '1') is first copied to the dead-letter stream, and its outcome
 -- is marked ':dead' so that an operator's replay can replace it.
 -- KEYS: job hash, chunks hash, failures list, stream, user's pending set, dead-letter stream,
@@ -11,6 +12,7 @@ local FIRST_FAILURE = 15
 local finished = 0
 local dead = ARGV[13] == '1'
 local status = redis.call('HGET', KEYS[1], 'status')
+local cancelling = redis.call('HEXISTS', KEYS[1], 'cancel_requested_at') == 1
 
 local outcome = ARGV[5] .. ':' .. ARGV[6] .. ':' .. ARGV[7]
 if dead then outcome = outcome .. ':dead' end
@@ -27,7 +29,8 @@ end
 
 local function finish_job()
     local ttl = tonumber(ARGV[10])
-    if status == 'cancelled' then
+    if cancelling then
+        status = 'cancelled'
         ttl = tonumber(ARGV[11])
     else
         status = 'completed'
@@ -59,7 +62,11 @@ if status then
             redis.call('RPUSH', KEYS[3], unpack(ARGV, i, math.min(i + 499, #ARGV)))
         end
         local done = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
-        if done >= tonumber(redis.call('HGET', KEYS[1], 'chunk_count')) then
+        local last = tonumber(redis.call('HGET', KEYS[1], 'chunk_count'))
+        if cancelling then
+            last = tonumber(redis.call('HGET', KEYS[1], 'chunks_started') or '0')
+        end
+        if (status == 'queued' or status == 'processing') and done >= last then
             finish_job()
         end
     end
