@@ -17,9 +17,17 @@ def invalid_query(parameter: str, message_key: str, **values: object) -> ApiErro
     )
 
 
+def single_query(request: web.Request, name: str) -> str:
+    """Return a parameter's only value, "" when absent; 400 when it is given more than once."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise invalid_query(name, "invalid_query_repeated", name=name)
+    return values[0] if values else ""
+
+
 def int_query(request: web.Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
     """Return an integer parameter within [minimum, maximum], or `default` when absent or empty."""
-    raw = request.query.get(name, "")
+    raw = single_query(request, name)
     if raw == "":
         return default
 
@@ -33,7 +41,7 @@ def int_query(request: web.Request, name: str, *, default: int, minimum: int, ma
 
 def status_query(request: web.Request) -> str | None:
     """Return the `status` filter: one of the job statuses, or None when absent or empty."""
-    raw = request.query.get("status", "")
+    raw = single_query(request, "status")
     if raw == "":
         return None
     if raw not in JOB_STATUSES:

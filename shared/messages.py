@@ -104,6 +104,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "es": "Parámetro de consulta inválido: status debe ser uno de {allowed}",
         "en": "Invalid query parameter: status must be one of {allowed}",
     },
+    "invalid_query_repeated": {
+        "es": "Parámetro de consulta inválido: {name} aparece más de una vez",
+        "en": "Invalid query parameter: {name} appears more than once",
+    },
     "invalid_query_cursor": {
         "es": "Parámetro de consulta inválido: cursor debe ser el next_cursor de una página anterior",
         "en": "Invalid query parameter: cursor must be the next_cursor of a previous page",

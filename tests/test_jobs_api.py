@@ -114,6 +114,9 @@ async def test_list_prunes_expired(client: TestClient, redis: Redis) -> None:
         ("status=done", "status"),
         ("cursor=xyz", "cursor"),
         ("cursor=12:bulk_zz_1", "cursor"),
+        ("limit=10&limit=20", "limit"),
+        ("status=completed&status=queued", "status"),
+        ("cursor=&cursor=", "cursor"),
     ],
     ids=[
         "zero",
@@ -124,6 +127,9 @@ async def test_list_prunes_expired(client: TestClient, redis: Redis) -> None:
         "status",
         "cursor",
         "cursor_shape",
+        "repeated_limit",
+        "repeated_status",
+        "repeated_cursor",
     ],
 )
 async def test_list_bad_query(client: TestClient, query: str, parameter: str) -> None:
@@ -238,7 +244,9 @@ async def test_failures_after_redis_expiry(small_inline: Settings, redis: Redis)
     assert {item["lead_id"]: item["error"] for item in failures} == EXPECTED_FAILURES
 
 
-@pytest.mark.parametrize("query", ["offset=-1", "offset=x", "limit=0", "limit=1001"])
+@pytest.mark.parametrize(
+    "query", ["offset=-1", "offset=x", "limit=0", "limit=1001", "offset=1&offset=2"]
+)
 async def test_failures_bad_query(client: TestClient, query: str) -> None:
     job_id = await submit(client, [1, 2])
 

@@ -14,7 +14,7 @@ from api_service.auth import Caller, get_caller
 from api_service.errors import REQUEST_ID, ApiError, model_response, request_language
 from api_service.job_listing import list_page, parse_cursor
 from api_service.job_view import render_failures, render_job, render_summary
-from api_service.query_params import int_query, status_query
+from api_service.query_params import int_query, single_query, status_query
 from shared import keys
 from shared.logs import get_logger
 from shared.messages import message
@@ -191,7 +191,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     caller = get_caller(request)
     limit = int_query(request, "limit", default=LIST_PAGE_DEFAULT, minimum=1, maximum=LIST_PAGE_MAX)
     status = status_query(request)
-    cursor = parse_cursor(request.query.get("cursor", ""))
+    cursor = parse_cursor(single_query(request, "cursor"))
     index = keys.ALL_JOBS if caller.is_admin else keys.user_jobs(caller.user_id)
 
     page = await list_page(request.app[JOB_STORE].redis, index, cursor, limit, status)
