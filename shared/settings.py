@@ -1,12 +1,13 @@
 """Typed settings, read once from environment variables at start-up."""
 
+import json
 import sys
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-never-use-in-production"
@@ -28,7 +29,7 @@ class Settings(BaseSettings):
 
     jwt_secret: SecretStr | None = None
     jwt_public_key: SecretStr | None = None
-    jwt_algorithms: list[str] = ["HS256"]
+    jwt_algorithms: Annotated[list[str], NoDecode] = ["HS256"]
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_s: int = Field(default=30, ge=0, le=300)
@@ -72,6 +73,17 @@ class Settings(BaseSettings):
     worker_heartbeat_ttl_s: int = Field(default=30, ge=3)
     housekeeping_interval_s: float = Field(default=10.0, gt=0)
     stale_consumer_idle_ms: int = Field(default=3_600_000, ge=1000)
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: object) -> object:
+        """Take a JSON list, as for other list settings, or the plainer `HS256,RS256`."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [name.strip() for name in text.split(",") if name.strip()]
 
     @field_validator("timezone")
     @classmethod

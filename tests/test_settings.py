@@ -72,3 +72,20 @@ def test_invalid_settings_exit_cleanly() -> None:
     assert result.returncode == 2
     assert "unknown time zone" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ('["HS256", "RS256"]', ["HS256", "RS256"]),
+        ("HS256", ["HS256"]),
+        ("HS256, ES256", ["HS256", "ES256"]),
+    ],
+    ids=["json_list", "one_name", "comma_separated"],
+)
+def test_algorithms_from_environment(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("JWT_ALGORITHMS", raw)
+
+    assert Settings().jwt_algorithms == expected
