@@ -124,3 +124,12 @@ async def test_operator_state(client: TestClient, catalog_rows: asyncpg.Pool) ->
 
     assert (await rejected.json())["estados_validos"] == [*CANONICAL, "ENTREGADO"]
     assert accepted.status == 202
+
+
+@pytest.mark.parametrize("estado", ["en ruta", "En_Ruta", "EN RUTA", "EN__RUTA", "_EN_RUTA", "TRÁNSITO"])
+async def test_operator_state_not_canonical(catalog_rows: asyncpg.Pool, estado: str) -> None:
+    """The catalog refuses a state row that callers' spellings could never normalise to."""
+    with pytest.raises(asyncpg.CheckViolationError):
+        await catalog_rows.execute(
+            "INSERT INTO crm_estados (estado, sort_order) VALUES ($1, 90)", estado
+        )
