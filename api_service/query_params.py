@@ -18,7 +18,7 @@ def invalid_query(parameter: str, message_key: str, **values: object) -> ApiErro
 
 
 def single_query(request: web.Request, name: str) -> str:
-    """Return a parameter's only value, "" when absent; 400 when it is given more than once."""
+    """Return a parameter's single value, or "" when absent. A repeated parameter is a 400."""
     values = request.query.getall(name, [])
     if len(values) > 1:
         raise invalid_query(name, "invalid_query_repeated", name=name)

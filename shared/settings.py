@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
     def _split_algorithms(cls, value: object) -> object:
-        """Take a JSON list, as for other list settings, or the plainer `HS256,RS256`."""
+        """Accept a JSON list, as other list settings do, or comma-separated names (`HS256,RS256`)."""
         if not isinstance(value, str):
             return value
         text = value.strip()

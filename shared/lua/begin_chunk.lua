@@ -1,6 +1,6 @@
 -- Decides whether a chunk should run, and marks a queued job processing when it does.
--- A chunk's first start is counted (chunks_started, leads_started), so that a cancel knows which
--- leads no worker has touched and which chunks are still in flight.
+-- A chunk's first start is counted (chunks_started, leads_started), so that a cancel can tell
+-- which leads no worker has touched and which chunks are still in flight.
 -- KEYS: job hash, job chunks hash. ARGV: chunk number, now, replay flag ('1' for an operator
 -- replay), the chunk's lead count.
 -- Returns 'missing' (no job hash), 'recorded' (chunk already counted), 'cancelled' (not started

@@ -1,5 +1,5 @@
 -- Cancels a queued or processing job. The leads of chunks that no worker has started are counted
--- as cancelled at once. With no chunk in flight the job finishes now; otherwise the record of its
+-- as cancelled at once. With no chunk in flight the job finishes now. Otherwise the record of its
 -- last chunk in flight finishes it (record_chunk.lua), so a job reads `cancelled` only with its
 -- final counts. A second cancel while chunks are in flight changes nothing.
 -- KEYS: job hash, chunks hash, failures list, user's pending set, expiring jobs index,
