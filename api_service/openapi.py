@@ -50,6 +50,7 @@ ERROR_CODES: dict[int, tuple[str, ...]] = {
     404: ("job_not_found", "not_found"),
     409: ("job_finished",),
     413: ("payload_too_large",),
+    415: ("unsupported_encoding",),
     422: ("idempotency_key_reused",),
     429: ("rate_limit_exceeded",),
     500: ("internal_error",),
@@ -66,6 +67,8 @@ EXAMPLE_VALUES: dict[str, object] = {
     "minimum": 1,
     "maximum": 100,
     "names": "redis",
+    "encoding": "br",
+    "supported": "gzip, deflate",
 }
 # Named fields that the models of some errors require.
 EXAMPLE_FIELDS: dict[str, dict[str, object]] = {
@@ -181,6 +184,9 @@ def bulk_errors() -> dict[str, Any]:
             413,
             "The body or the number of ids exceeds its limit.",
             model=models.PayloadTooLargeError,
+        ),
+        "415": error_response(
+            415, "The body's Content-Encoding is neither gzip nor deflate."
         ),
         "429": error_response(
             429,

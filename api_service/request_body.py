@@ -17,6 +17,8 @@ from shared.states import StateCatalog
 log = get_logger(__name__)
 
 READ_BLOCK_BYTES = 256 * 1024
+# Content codings that aiohttp decodes; it reads a body in any other coding as is.
+SUPPORTED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 # No state name comes near this length; a longer estado is unknown without normalising it, and
 # is shortened when echoed.
 MAX_ESTADO_CHARS = 100
@@ -43,8 +45,22 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", values={"limit": limit}, extra={"max_bytes": limit})
 
 
+def _check_encoding(request: web.Request) -> None:
+    """Refuse a Content-Encoding that aiohttp would pass through undecoded, with a 415."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in SUPPORTED_ENCODINGS:
+        return
+    raise ApiError(
+        415,
+        "unsupported_encoding",
+        values={"encoding": encoding[:40], "supported": "gzip, deflate"},
+        extra={"supported_encodings": ["gzip", "deflate"]},
+    )
+
+
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
     """Read at most `max_bytes`; a larger declared or actual body is a 413 before it is buffered."""
+    _check_encoding(request)
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
 

@@ -28,6 +28,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "es": "El cuerpo debe ser un objeto JSON válido: no se pudo leer con Content-Encoding {encoding}",
         "en": "The body must be a valid JSON object: it could not be read with Content-Encoding {encoding}",
     },
+    "unsupported_encoding": {
+        "es": "Content-Encoding no soportado: {encoding}; use {supported} o ninguno",
+        "en": "Unsupported Content-Encoding: {encoding}; use {supported} or none",
+    },
     "duplicate_keys": {
         "es": "El cuerpo debe ser un objeto JSON válido: clave repetida {key}",
         "en": "The body must be a valid JSON object: repeated key {key}",

@@ -569,3 +569,18 @@ async def test_body_gzip_accepted(client: TestClient) -> None:
 
     assert response.status == 202
     assert data["total_leads"] == 2
+
+
+async def test_unknown_encoding_rejected(client: TestClient) -> None:
+    headers = auth(
+        1, **{"Content-Type": "application/json", "Content-Encoding": "xyz", "Accept-Language": "en"}
+    )
+    response = await client.post(
+        SUBMIT_URL, data=b'{"lead_ids": [1], "estado": "aprobado"}', headers=headers
+    )
+    data = await response.json()
+
+    assert response.status == 415
+    assert data["error"] == "unsupported_encoding"
+    assert data["message"] == "Unsupported Content-Encoding: xyz; use gzip, deflate or none"
+    assert data["supported_encodings"] == ["gzip", "deflate"]
