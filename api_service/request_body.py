@@ -17,8 +17,9 @@ from shared.states import StateCatalog
 log = get_logger(__name__)
 
 READ_BLOCK_BYTES = 256 * 1024
-# Content codings that aiohttp decodes; it reads a body in any other coding as is.
-SUPPORTED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
+# Content codings that aiohttp decodes here. It reads a body in an unknown coding as is, and
+# rejects br and zstd itself while their optional packages are not installed.
+SUPPORTED_ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
 # No state name comes near this length; a longer estado is unknown without normalising it, and
 # is shortened when echoed.
 MAX_ESTADO_CHARS = 100

@@ -13,6 +13,11 @@ from pydantic_settings.exceptions import SettingsError
 DEV_JWT_SECRET = "dev-only-jwt-secret-never-use-in-production"
 # HS256 signs with SHA-256, so a shorter secret weakens it (RFC 7518, section 3.2).
 MIN_HMAC_SECRET_BYTES = 32
+# The JWS algorithms PyJWT verifies with a shared secret or a public key.
+JWT_ALGORITHM_NAMES = frozenset(
+    f"{family}{bits}" for family in ("HS", "RS", "ES", "PS") for bits in (256, 384, 512)
+)
+ALGORITHMS_FORMAT = 'a JSON list such as ["HS256"] or comma-separated names such as HS256,RS256'
 
 
 class Settings(BaseSettings):
@@ -81,9 +86,12 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         text = value.strip()
-        if text.startswith("["):
+        if not text.startswith("["):
+            return [name.strip() for name in text.split(",") if name.strip()]
+        try:
             return json.loads(text)
-        return [name.strip() for name in text.split(",") if name.strip()]
+        except json.JSONDecodeError as error:
+            raise ValueError(f"JWT_ALGORITHMS must be {ALGORITHMS_FORMAT}") from error
 
     @field_validator("timezone")
     @classmethod
@@ -97,9 +105,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_jwt_settings(self) -> "Settings":
-        """Reject `none` as an algorithm, and give development a fixed HMAC secret."""
+        """Reject `none` and unknown algorithms, and give development a fixed HMAC secret."""
         if "none" in (alg.lower() for alg in self.jwt_algorithms):
             raise ValueError("JWT_ALGORITHMS must not include 'none'")
+        if not self.jwt_algorithms:
+            raise ValueError(f"JWT_ALGORITHMS is empty; it must be {ALGORITHMS_FORMAT}")
+        unknown = [alg for alg in self.jwt_algorithms if alg not in JWT_ALGORITHM_NAMES]
+        if unknown:
+            raise ValueError(
+                f"JWT_ALGORITHMS has unknown algorithms {unknown}; use upper-case names from"
+                f" {sorted(JWT_ALGORITHM_NAMES)}"
+            )
         if self.app_env == "development" and self.uses_hmac and self.jwt_secret is None:
             self.jwt_secret = SecretStr(DEV_JWT_SECRET)
         return self

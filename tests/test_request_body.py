@@ -571,9 +571,11 @@ async def test_body_gzip_accepted(client: TestClient) -> None:
     assert data["total_leads"] == 2
 
 
-async def test_unknown_encoding_rejected(client: TestClient) -> None:
+@pytest.mark.parametrize("encoding", ["xyz", "x-gzip"])
+async def test_unknown_encoding_rejected(client: TestClient, encoding: str) -> None:
     headers = auth(
-        1, **{"Content-Type": "application/json", "Content-Encoding": "xyz", "Accept-Language": "en"}
+        1,
+        **{"Content-Type": "application/json", "Content-Encoding": encoding, "Accept-Language": "en"},
     )
     response = await client.post(
         SUBMIT_URL, data=b'{"lead_ids": [1], "estado": "aprobado"}', headers=headers
@@ -582,5 +584,5 @@ async def test_unknown_encoding_rejected(client: TestClient) -> None:
 
     assert response.status == 415
     assert data["error"] == "unsupported_encoding"
-    assert data["message"] == "Unsupported Content-Encoding: xyz; use gzip, deflate or none"
+    assert data["message"] == f"Unsupported Content-Encoding: {encoding}; use gzip, deflate or none"
     assert data["supported_encodings"] == ["gzip", "deflate"]

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from pydantic import ValidationError
 
 from shared.settings import DEV_JWT_SECRET, Settings
 
@@ -89,3 +90,21 @@ def test_algorithms_from_environment(
     monkeypatch.setenv("JWT_ALGORITHMS", raw)
 
     assert Settings().jwt_algorithms == expected
+
+
+@pytest.mark.parametrize(
+    "raw, problem",
+    [
+        ("", "is empty"),
+        (",", "is empty"),
+        ("hs256", "unknown algorithms"),
+        ("HS256,FOO", "unknown algorithms"),
+        ("[HS256]", "must be a JSON list"),
+    ],
+    ids=["empty", "comma_only", "lower_case", "unknown_name", "bad_json"],
+)
+def test_algorithms_invalid(monkeypatch: pytest.MonkeyPatch, raw: str, problem: str) -> None:
+    monkeypatch.setenv("JWT_ALGORITHMS", raw)
+
+    with pytest.raises(ValidationError, match=problem):
+        Settings()
