@@ -272,6 +272,7 @@ async def test_cancel_before_worker(
     assert cancelled["cancelled_leads"] == 1000
     assert cancelled["processed_leads"] == 0
     assert cancelled["completed_at"] is not None
+    assert cancelled["started_at"] is None
     assert done["status"] == "cancelled"
     assert done["cancelled_leads"] == 1000
     assert done["processed_leads"] == 0

@@ -19,10 +19,8 @@ local unstarted = count('total_leads') - count('leads_started')
 redis.call('HSET', KEYS[1], 'cancel_requested_at', ARGV[1], 'cancelled_leads', unstarted)
 if count('chunks_done') < count('chunks_started') then return status end
 
+-- A job that no worker started keeps started_at null.
 local ttl = tonumber(ARGV[2])
-if redis.call('HEXISTS', KEYS[1], 'started_at') == 0 then
-    redis.call('HSET', KEYS[1], 'started_at', ARGV[1])
-end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'completed_at', ARGV[1])
 for i = 1, 3 do
     redis.call('EXPIRE', KEYS[i], ttl)
