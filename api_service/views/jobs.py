@@ -41,6 +41,9 @@ FROM crm_bulk_jobs
 WHERE job_id = $1
 """
 
+# NOTE: while a job is in Redis its failures come in the order chunks were recorded. Once its
+# Redis state expires they come from here in chunk order, so pages read across the expiry can
+# differ in order.
 FAILURES_SQL = """
 SELECT failed.id, failed.code
 FROM crm_bulk_job_chunks AS chunk,
