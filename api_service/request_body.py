@@ -19,7 +19,8 @@ log = get_logger(__name__)
 READ_BLOCK_BYTES = 256 * 1024
 # Content codings that aiohttp decodes here. It reads a body in an unknown coding as is, and
 # rejects br and zstd itself while their optional packages are not installed.
-SUPPORTED_ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
+DECODED_ENCODINGS = ("gzip", "deflate")
+ACCEPTED_ENCODINGS = frozenset({"", "identity", *DECODED_ENCODINGS})
 # No state name comes near this length; a longer estado is unknown without normalising it, and
 # is shortened when echoed.
 MAX_ESTADO_CHARS = 100
@@ -47,15 +48,15 @@ def _too_large(limit: int) -> ApiError:
 
 
 def _check_encoding(request: web.Request) -> None:
-    """Refuse a Content-Encoding that aiohttp would pass through undecoded, with a 415."""
+    """Reject with a 415 a Content-Encoding that aiohttp would pass through undecoded."""
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
-    if encoding in SUPPORTED_ENCODINGS:
+    if encoding in ACCEPTED_ENCODINGS:
         return
     raise ApiError(
         415,
         "unsupported_encoding",
-        values={"encoding": encoding[:40], "supported": "gzip, deflate"},
-        extra={"supported_encodings": ["gzip", "deflate"]},
+        values={"encoding": encoding[:40], "supported": ", ".join(DECODED_ENCODINGS)},
+        extra={"supported_encodings": list(DECODED_ENCODINGS)},
     )
 
 
@@ -82,7 +83,8 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
 
 
 def _undecodable(request: web.Request, error: RequestPayloadError) -> ApiError:
-    """A body that its Content-Encoding cannot decode, or that ends before its declared length."""
+    """Log and return the 400 for a body that its Content-Encoding cannot decode, or that ends
+    before its declared length."""
     encoding = request.headers.get("Content-Encoding", "identity")
     log.info(
         "body_rejected",
