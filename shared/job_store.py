@@ -25,9 +25,11 @@ from shared.job_submission import (
 LUA_FOLDER = resources.files("shared") / "lua"
 
 
-def load_lua(name: str) -> str:
-    """Read one of the Lua scripts kept beside this module, one file per atomic step."""
-    return (LUA_FOLDER / f"{name}.lua").read_text(encoding="utf-8")
+def load_lua(name: str, *helpers: str) -> str:
+    """Read one of the Lua scripts kept beside this module, one file per atomic step, after the
+    files of the helper functions it calls."""
+    parts = [*helpers, name]
+    return "\n".join((LUA_FOLDER / f"{part}.lua").read_text(encoding="utf-8") for part in parts)
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,6 @@ class ChunkResult:
 
     successful: int
     failures: list[tuple[int, str]]
-    cancelled: int = 0
     superseded: int = 0
 
 
@@ -49,9 +50,9 @@ class JobStore:
         self.consumer_group = consumer_group
         self._enqueue = redis.register_script(load_lua("enqueue_job"))
         self._begin_chunk = redis.register_script(load_lua("begin_chunk"))
-        self._record_chunk = redis.register_script(load_lua("record_chunk"))
+        self._record_chunk = redis.register_script(load_lua("record_chunk", "end_job"))
         self._record_replay = redis.register_script(load_lua("record_replay"))
-        self._cancel = redis.register_script(load_lua("cancel_job"))
+        self._cancel = redis.register_script(load_lua("cancel_job", "end_job"))
         self._read = redis.register_script(load_lua("read_job"))
 
     async def enqueue(
@@ -114,7 +115,6 @@ class JobStore:
             entry_id,
             result.successful,
             len(result.failures),
-            result.cancelled,
             result.superseded,
             repr(time.time()),
             ttl_completed_s,
@@ -174,9 +174,7 @@ class JobStore:
         status = await self._cancel(
             keys=script_keys, args=[repr(time.time()), ttl_cancelled_s, user_id, job_id]
         )
-        if status is None:
-            return None
-        return status.decode() if isinstance(status, bytes) else str(status)
+        return None if status is None else _text(status)
 
     async def read(self, job_id: str, failures_limit: int) -> tuple[dict[str, str], list[str]] | None:
         """Return the job hash and its first `failures_limit` failure entries, or None when missing.

@@ -167,7 +167,6 @@ class ChunkProcessor:
             leads=len(task.lead_ids),
             failed=len(result.failures),
             superseded=result.superseded,
-            cancelled=result.cancelled,
             first_delivery=first_delivery,
             deliveries=task.deliveries,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 1),

@@ -5,7 +5,7 @@
 -- KEYS: job hash, chunks hash, failures list, user's pending set, expiring jobs index,
 --       unsummarised jobs (sorted by finish time).
 -- ARGV: now, ttl cancelled, user id, job id.
--- Returns the status the job had, false when it does not exist.
+-- Returns the status the job had, false when it does not exist. Needs end_job.lua.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
 if status ~= 'queued' and status ~= 'processing' then return status end
@@ -20,12 +20,5 @@ redis.call('HSET', KEYS[1], 'cancel_requested_at', ARGV[1], 'cancelled_leads', u
 if count('chunks_done') < count('chunks_started') then return status end
 
 -- A job that no worker started keeps started_at null.
-local ttl = tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'completed_at', ARGV[1])
-for i = 1, 3 do
-    redis.call('EXPIRE', KEYS[i], ttl)
-end
-redis.call('SREM', KEYS[4], ARGV[4])
-redis.call('ZADD', KEYS[5], math.floor(tonumber(ARGV[1])) + ttl, ARGV[3] .. ':' .. ARGV[4])
-redis.call('ZADD', KEYS[6], ARGV[1], ARGV[4])
+end_job(KEYS, ARGV[4], ARGV[3], 'cancelled', ARGV[1], tonumber(ARGV[2]))
 return status

@@ -5,46 +5,40 @@
 -- is marked ':dead' so that an operator's replay can replace it.
 -- KEYS: job hash, chunks hash, failures list, stream, user's pending set, dead-letter stream,
 --       expiring jobs index, unsummarised jobs (sorted by finish time).
--- ARGV: chunk, job id, group, entry id, successful, failed, cancelled, superseded, now,
---       ttl completed, ttl cancelled, user id, dead-letter flag, deliveries, then 'lead:code' failures.
--- Returns {1 if the job finished with this chunk else 0, job status}.
-local FIRST_FAILURE = 15
+-- ARGV: chunk, job id, group, entry id, successful, failed, superseded, now, ttl completed,
+--       ttl cancelled, user id, dead-letter flag, deliveries, then 'lead:code' failures.
+-- Returns {1 if the job finished with this chunk else 0, job status}. Needs end_job.lua.
+local FIRST_FAILURE = 14
 local finished = 0
-local dead = ARGV[13] == '1'
+local dead = ARGV[12] == '1'
 local status = redis.call('HGET', KEYS[1], 'status')
 local cancelling = redis.call('HEXISTS', KEYS[1], 'cancel_requested_at') == 1
 
-local outcome = ARGV[5] .. ':' .. ARGV[6] .. ':' .. ARGV[7]
+local outcome = ARGV[5] .. ':' .. ARGV[6]
 if dead then outcome = outcome .. ':dead' end
 
 local function copy_to_dead_letters()
     local entry = redis.call('XRANGE', KEYS[4], ARGV[4], ARGV[4])
     if #entry == 0 then return end
     local fields = entry[1][2]
-    for _, value in ipairs({'origin_id', ARGV[4], 'deliveries', ARGV[14], 'dead_at', ARGV[9]}) do
+    for _, value in ipairs({'origin_id', ARGV[4], 'deliveries', ARGV[13], 'dead_at', ARGV[8]}) do
         table.insert(fields, value)
     end
     redis.call('XADD', KEYS[6], '*', unpack(fields))
 end
 
 local function finish_job()
-    local ttl = tonumber(ARGV[10])
+    local ttl = tonumber(ARGV[9])
+    status = 'completed'
     if cancelling then
         status = 'cancelled'
-        ttl = tonumber(ARGV[11])
-    else
-        status = 'completed'
+        ttl = tonumber(ARGV[10])
     end
     if redis.call('HEXISTS', KEYS[1], 'started_at') == 0 then
-        redis.call('HSET', KEYS[1], 'started_at', ARGV[9])
+        redis.call('HSET', KEYS[1], 'started_at', ARGV[8])
     end
-    redis.call('HSET', KEYS[1], 'status', status, 'completed_at', ARGV[9])
-    redis.call('EXPIRE', KEYS[1], ttl)
-    redis.call('EXPIRE', KEYS[2], ttl)
-    redis.call('EXPIRE', KEYS[3], ttl)
-    redis.call('SREM', KEYS[5], ARGV[2])
-    redis.call('ZADD', KEYS[7], math.floor(tonumber(ARGV[9])) + ttl, ARGV[12] .. ':' .. ARGV[2])
-    redis.call('ZADD', KEYS[8], ARGV[9], ARGV[2])
+    local job_keys = {KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[7], KEYS[8]}
+    end_job(job_keys, ARGV[2], ARGV[11], status, ARGV[8], ttl)
     finished = 1
 end
 
@@ -56,16 +50,13 @@ if status then
     if fresh then
         redis.call('HINCRBY', KEYS[1], 'successful_leads', ARGV[5])
         redis.call('HINCRBY', KEYS[1], 'failed_leads', ARGV[6])
-        redis.call('HINCRBY', KEYS[1], 'cancelled_leads', ARGV[7])
-        redis.call('HINCRBY', KEYS[1], 'superseded_leads', ARGV[8])
+        redis.call('HINCRBY', KEYS[1], 'superseded_leads', ARGV[7])
         for i = FIRST_FAILURE, #ARGV, 500 do
             redis.call('RPUSH', KEYS[3], unpack(ARGV, i, math.min(i + 499, #ARGV)))
         end
         local done = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
-        local last = tonumber(redis.call('HGET', KEYS[1], 'chunk_count'))
-        if cancelling then
-            last = tonumber(redis.call('HGET', KEYS[1], 'chunks_started') or '0')
-        end
+        local last_field = cancelling and 'chunks_started' or 'chunk_count'
+        local last = tonumber(redis.call('HGET', KEYS[1], last_field) or '0')
         if (status == 'queued' or status == 'processing') and done >= last then
             finish_job()
         end

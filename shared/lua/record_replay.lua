@@ -9,8 +9,8 @@ local status = redis.call('HGET', KEYS[1], 'status')
 local recorded = redis.call('HGET', KEYS[2], ARGV[1])
 
 if status and recorded and string.sub(recorded, -5) == ':dead' then
-    local previous_failed = tonumber(string.match(recorded, '^%d+:(%d+):'))
-    redis.call('HSET', KEYS[2], ARGV[1], ARGV[5] .. ':' .. ARGV[6] .. ':0')
+    local previous_failed = tonumber(string.match(recorded, '^%d+:(%d+)'))
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[5] .. ':' .. ARGV[6])
     redis.call('HINCRBY', KEYS[1], 'successful_leads', ARGV[5])
     redis.call('HINCRBY', KEYS[1], 'failed_leads', tonumber(ARGV[6]) - previous_failed)
     redis.call('HINCRBY', KEYS[1], 'superseded_leads', ARGV[7])
