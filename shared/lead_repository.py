@@ -178,7 +178,7 @@ async def apply_batch(conn: asyncpg.Connection | asyncpg.Pool, batch: BatchReque
 async def load_chunk_outcome(
     conn: asyncpg.Connection | asyncpg.Pool, job_id: str, chunk: int, lead_count: int
 ) -> BatchOutcome:
-    """Read the outcome that an earlier delivery of a chunk committed with its marker."""
+    """Read the outcome stored in a chunk's marker by an earlier delivery or by its dead letter."""
     outcome = await find_chunk_outcome(conn, job_id, chunk)
     if outcome is None:
         # The marker vanished between the conflict and this read, which only a manual DELETE does.
